@@ -1,0 +1,149 @@
+"""Parkway settings: one module, read from the environment (django-environ).
+
+Defaults work on a laptop (SQLite, console email, DEBUG off but nothing that
+needs a secret to start); production values are switched on by the environment.
+Every variable is documented in `.env.example` and the README.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` beside manage.py is read when present; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# The insecure default only serves DEBUG; tenants.checks reports it otherwise.
+INSECURE_SECRET_KEY = "django-insecure-parkway-development-only"
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "tenants",
+    "scheduling",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parkway <noreply@parkway.invalid>")
+
+# Production hardening, on whenever DEBUG is off (overridable for a plain-HTTP
+# staging box).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "boto3": {"level": "WARNING"}},
+}
+
+# --- Parkway ---------------------------------------------------------------
+
+# Fernet keys (urlsafe base64, 32 bytes), comma-separated. The first encrypts,
+# all decrypt; `manage.py rotate_encryption_keys` re-encrypts with the first.
+PARKWAY_ENCRYPTION_KEYS = env.list("PARKWAY_ENCRYPTION_KEYS", default=[])
+
+# The partition this deployment serves: roles cannot be assumed across
+# partitions, so an ARN of another one is rejected up front.
+PARKWAY_AWS_PARTITION = env.str("PARKWAY_AWS_PARTITION", default="aws")
+# Our own AWS account: the principal customers' trust policies name.
+PARKWAY_AWS_ACCOUNT_ID = env.str("PARKWAY_AWS_ACCOUNT_ID", default="")
+PARKWAY_ROLE_NAME = env.str("PARKWAY_ROLE_NAME", default="ParkwayAccess")
+# Where the CloudFormation template is published (for the console quick-create link).
+PARKWAY_TEMPLATE_URL = env.str("PARKWAY_TEMPLATE_URL", default="")
+# Legacy IAM-user access keys: existing ones keep working; new ones only while true.
+PARKWAY_ALLOW_LEGACY_USERS = env.bool("PARKWAY_ALLOW_LEGACY_USERS", default=False)
+# 3600 s: botocore refreshes when < 15 min remain, so 900 s would re-assume on every call.
+PARKWAY_ASSUME_ROLE_SECONDS = env.int("PARKWAY_ASSUME_ROLE_SECONDS", default=3600)
+PARKWAY_AWS_RETRY_MODE = env.str("PARKWAY_AWS_RETRY_MODE", default="standard")
+PARKWAY_AWS_MAX_ATTEMPTS = env.int("PARKWAY_AWS_MAX_ATTEMPTS", default=5)
+# The region used for calls that need one before the account's own regions are known.
+PARKWAY_AWS_DEFAULT_REGION = env.str("PARKWAY_AWS_DEFAULT_REGION", default="us-east-1")
+
+# --- Background worker (django-q2) -------------------------------------------
+# The ORM broker needs nothing but the database; Redis is used when REDIS_URL is
+# set. `retry` must exceed `timeout`, or a slow task is delivered twice.
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER: dict = {
+    "name": "parkway",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=300),
+    "retry": env.int("Q_RETRY", default=420),
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=2),
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"

@@ -1,0 +1,300 @@
+"""Admin for customer-success staff: find a tenant, see who is still on legacy
+keys, test connections. Actions call services; secrets are never shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from tenants import services
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
+from tenants.validation import validate_role_arn_for_account
+from tenants.verification import account_verify
+
+
+def legacy_badge() -> str:
+    return format_html('<span class="pw-badge pw-badge-legacy" title="{}">legacy keys</span>', "IAM user access keys: migrate to a role")
+
+
+def auth_method_html(kind: str | None) -> str:
+    if kind == CloudCredential.Kind.LEGACY_USER:
+        return legacy_badge()
+    if kind == CloudCredential.Kind.ROLE:
+        return format_html('<span class="pw-badge pw-badge-role">IAM role</span>')
+    return format_html('<span class="pw-badge">none</span>')
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ("user",)
+
+
+class AccountInline(admin.TabularInline):
+    model = CloudAccount
+    extra = 0
+    fields = ("account_id", "name", "status", "last_verified_at")
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "account_count", "legacy_count", "created_at")
+    search_fields = ("name", "slug", "contact_emails", "accounts__account_id")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("external_id", "created_at")
+    fields = ("name", "slug", "contact_emails", "external_id", "created_at")
+    inlines = (AccountInline, MembershipInline)
+    actions = ("rotate_external_id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        legacy = Q(accounts__credentials__retired_at__isnull=True, accounts__credentials__kind=CloudCredential.Kind.LEGACY_USER)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(n_accounts=Count("accounts", distinct=True), n_legacy=Count("accounts", filter=legacy, distinct=True))
+        )
+
+    @admin.display(description="accounts", ordering="n_accounts")
+    def account_count(self, obj: Tenant) -> int:
+        return obj.n_accounts
+
+    @admin.display(description="on legacy keys", ordering="n_legacy")
+    def legacy_count(self, obj: Tenant) -> str:
+        return format_html("{} {}", obj.n_legacy, legacy_badge()) if obj.n_legacy else "0"
+
+    @admin.action(description="Rotate External ID…", permissions=["change"])
+    def rotate_external_id(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        if request.POST.get("confirm") == "yes":
+            for tenant in queryset:
+                services.tenant_rotate_external_id(tenant=tenant, actor=request.user)
+            self.message_user(
+                request,
+                f"Rotated the External ID of {queryset.count()} tenant(s). Their roles' trust policies must now be "
+                "updated with the new External ID, or Parkway can no longer reach their accounts.",
+                messages.WARNING,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/tenants/tenant/rotate_external_id.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Rotate External ID",
+                "tenants": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+class AuthMethodFilter(admin.SimpleListFilter):
+    title = "auth method"
+    parameter_name = "auth"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("role", "IAM role"), ("legacy", "Legacy keys"), ("none", "No credential")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "role":
+            return queryset.on_role()
+        if self.value() == "legacy":
+            return queryset.on_legacy_keys()
+        if self.value() == "none":
+            return queryset.exclude(credentials__retired_at__isnull=True)
+        return queryset
+
+
+class RegionsField(forms.CharField):
+    """Regions typed as "us-east-1, eu-west-1"; validated by the model against botocore's list."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, (list, tuple)) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return [r.strip() for r in (value or "").replace("\n", ",").split(",") if r.strip()]
+
+
+class CloudAccountForm(forms.ModelForm):
+    regions = RegionsField(help_text="Comma-separated, e.g. us-east-1, eu-west-1.")
+    role_arn = forms.CharField(
+        label="Role ARN",
+        required=False,
+        help_text="Leave empty for the conventional role our CloudFormation template creates.",
+    )
+
+    class Meta:
+        model = CloudAccount
+        fields = ("tenant", "account_id", "name", "regions")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        account_id = data.get("account_id")
+        if account_id and data.get("role_arn"):
+            try:
+                validate_role_arn_for_account(data["role_arn"], account_id=account_id)
+            except ValidationError as exc:
+                self.add_error("role_arn", exc)
+        return data
+
+
+class CloudAccountChangeForm(forms.ModelForm):
+    regions = RegionsField(help_text="Comma-separated, e.g. us-east-1, eu-west-1.")
+
+    class Meta:
+        model = CloudAccount
+        fields = ("name", "regions", "status")
+
+
+class CredentialInline(admin.TabularInline):
+    model = CloudCredential
+    extra = 0
+    fields = ("kind_badge", "role_arn", "masked_key_id", "created_at", "verified_at", "retired_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="kind")
+    def kind_badge(self, obj: CloudCredential) -> str:
+        return auth_method_html(obj.kind)
+
+    @admin.display(description="access key ID")
+    def masked_key_id(self, obj: CloudCredential) -> str:
+        return obj.masked_key_id
+
+
+@admin.register(CloudAccount)
+class CloudAccountAdmin(admin.ModelAdmin):
+    list_display = ("account_id", "name", "tenant", "auth_method", "status", "last_verified_at", "short_error")
+    list_filter = (AuthMethodFilter, "status", "partition")
+    list_select_related = ("tenant",)
+    search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
+    readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "created_at")
+    inlines = (CredentialInline,)
+    actions = ("test_connection",)
+    list_per_page = 100
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).with_auth_kind()
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs["form"] = CloudAccountChangeForm if obj else CloudAccountForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("tenant", "account_id", "name", "regions", "role_arn")
+        return ("tenant", "account_id", "partition", "name", "regions", "status", "last_verified_at", "last_error", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return self.readonly_fields if obj else ()
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        return self.inlines if obj else ()
+
+    def save_model(self, request: HttpRequest, obj: CloudAccount, form: Any, change: bool) -> None:
+        if change:
+            services.account_update(
+                account=obj, changed=form.changed_data, initial=form.initial, actor=request.user
+            )
+            return
+        # New accounts connect through the service, by role only: staff cannot
+        # add IAM-user keys here (the sunset rule).
+        created = services.account_connect_role(
+            tenant=obj.tenant,
+            account_id=obj.account_id,
+            role_arn=form.cleaned_data.get("role_arn") or None,
+            name=obj.name,
+            regions=obj.regions,
+            actor=request.user,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    @admin.display(description="auth method", ordering="auth_kind")
+    def auth_method(self, obj: CloudAccount) -> str:
+        return auth_method_html(obj.auth_kind)
+
+    @admin.display(description="last error")
+    def short_error(self, obj: CloudAccount) -> str:
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.action(description="Test connection", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for account in queryset.select_related("tenant"):
+            result = account_verify(account=account, actor=request.user)
+            if not result.ok:
+                level = messages.ERROR
+            elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
+                level = messages.WARNING
+            else:
+                level = messages.SUCCESS
+            self.message_user(request, f"{account.tenant} / {account.account_id}: {result.message}", level)
+
+
+@admin.register(CloudCredential)
+class CloudCredentialAdmin(admin.ModelAdmin):
+    list_display = ("account", "tenant", "kind_badge", "role_arn", "masked_key_id", "created_at", "verified_at", "retired_at")
+    list_filter = ("kind", ("retired_at", admin.EmptyFieldListFilter))
+    list_select_related = ("account__tenant",)
+    search_fields = ("account__account_id", "account__tenant__name", "role_arn")
+    # The secret is never a field here, not even read-only.
+    fields = ("account", "kind", "role_arn", "masked_key_id", "created_at", "verified_at", "retired_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="tenant", ordering="account__tenant__name")
+    def tenant(self, obj: CloudCredential) -> Tenant:
+        return obj.account.tenant
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_badge(self, obj: CloudCredential) -> str:
+        return auth_method_html(obj.kind)
+
+    @admin.display(description="access key ID")
+    def masked_key_id(self, obj: CloudCredential) -> str:
+        return obj.masked_key_id
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "tenant", "account")
+    list_filter = ("action",)
+    list_select_related = ("tenant", "account")
+    search_fields = ("action", "actor_label", "tenant__name", "account__account_id")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "actor", "actor_label", "tenant", "account", "action", "details")
+    raw_id_fields = ("actor", "tenant", "account")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,274 @@
+"""The one module that builds AWS clients for customer accounts.
+
+* Our own identity comes from boto3's standard chain (the servers' instance role
+  in production, `AWS_ACCESS_KEY_ID`… on a laptop); boto3's `AWS_ENDPOINT_URL`
+  is honoured, so a local stand-in can replace AWS.
+* A role credential becomes a boto3 Session backed by botocore's refreshable
+  assume-role credentials, cached per process per credential, so any number of
+  clients cost one AssumeRole until the session nears expiry.
+* Every botocore failure is turned into `AwsError`: a human message, the AWS
+  code, and a `permanent` flag (permanent errors flag the account; transient
+  ones are retried on the next tick).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from tenants.models import CloudAccount, CloudCredential
+
+logger = logging.getLogger(__name__)
+
+# Where STS is called when nothing else says which region: the deployment's
+# partition decides (IAM and STS are separate per partition).
+PARTITION_DEFAULT_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+INVALID_KEY_CODES = frozenset(
+    {"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure", "UnrecognizedClientException", "InvalidAccessKeyId"}
+)
+EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+
+
+class AwsError(Exception):
+    """An AWS failure with a message fit for a customer.
+
+    `permanent` errors will fail again until someone changes something (a role,
+    a policy, keys); transient ones (throttling, AWS hiccups) are worth retrying.
+    """
+
+    def __init__(self, message: str, *, code: str, permanent: bool, operation: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.permanent = permanent
+        self.operation = operation
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class _StaticProvider(CredentialProvider):
+    """Hands a ready credentials object to a botocore session (public extension point)."""
+
+    credentials: Any
+    METHOD = "parkway"
+
+    def load(self) -> Any:
+        return self.credentials
+
+
+def client_config(**overrides: Any) -> Config:
+    return Config(
+        retries={"mode": settings.PARKWAY_AWS_RETRY_MODE, "max_attempts": settings.PARKWAY_AWS_MAX_ATTEMPTS},
+        user_agent_extra="parkway",
+        **overrides,
+    )
+
+
+def default_region() -> str:
+    return settings.PARKWAY_AWS_DEFAULT_REGION or PARTITION_DEFAULT_REGION.get(settings.PARKWAY_AWS_PARTITION, "us-east-1")
+
+
+def _session_with(credentials: Any) -> boto3.Session:
+    core = botocore.session.Session()
+    core.register_component("credential_provider", CredentialResolver([_StaticProvider(credentials)]))
+    return boto3.Session(botocore_session=core, region_name=default_region())
+
+
+def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) -> boto3.Session:
+    source = botocore.session.get_session()
+    source_credentials = source.get_credentials()
+    if source_credentials is None:
+        raise AwsError(
+            "Parkway has no AWS credentials of its own to assume customer roles with "
+            "(configure the server's instance role or AWS_ACCESS_KEY_ID).",
+            code="NoCredentials",
+            permanent=True,
+        )
+    config = client_config()
+    region = default_region()
+
+    def create_sts_client(service_name: str, **kwargs: Any) -> Any:
+        return source.create_client(service_name, region_name=region, config=config, **kwargs)
+
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=create_sts_client,
+        source_credentials=source_credentials,
+        role_arn=role_arn,
+        extra_args={
+            "ExternalId": external_id,
+            "RoleSessionName": session_name,
+            "DurationSeconds": settings.PARKWAY_ASSUME_ROLE_SECONDS,
+        },
+    )
+    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    return _session_with(credentials)
+
+
+_cache: dict[tuple, boto3.Session] = {}
+_cache_lock = threading.Lock()
+
+
+def clear_session_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def session_for_credential(credential: CloudCredential, *, cached: bool = True) -> boto3.Session:
+    """A boto3 Session that acts inside the credential's account.
+
+    `cached=False` builds a fresh session: verification must prove the role
+    works now, not reuse credentials obtained an hour ago.
+    """
+    account = credential.account
+    if credential.kind == credential.Kind.LEGACY_USER:
+        # Flagged on every use: these keys never expire and work from anywhere.
+        logger.warning(
+            "Legacy IAM user keys %s used for account %s of tenant %s; migrate it to an IAM role.",
+            credential.masked_key_id,
+            account.account_id,
+            account.tenant.slug,
+        )
+        if not credential.secret_access_key:
+            raise AwsError(
+                "This credential was retired and its secret destroyed.", code="CredentialRetired", permanent=True
+            )
+        return boto3.Session(
+            aws_access_key_id=credential.access_key_id,
+            aws_secret_access_key=credential.secret_access_key,
+            region_name=default_region(),
+        )
+
+    tenant = account.tenant
+    key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
+    if cached and credential.pk is not None:
+        with _cache_lock:
+            session = _cache.get(key)
+            if session is None:
+                session = _assume_role_session(
+                    role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
+                )
+                _cache[key] = session
+            return session
+    return _assume_role_session(
+        role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
+    )
+
+
+def session_for(account: CloudAccount) -> boto3.Session:
+    """The session of the account's active credential."""
+    credential = account.active_credential()
+    if credential is None:
+        raise AwsError("This account has no active credential.", code="NoCredential", permanent=True)
+    return session_for_credential(credential)
+
+
+def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
+    return session.client(service, region_name=region or default_region(), config=client_config())
+
+
+def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: bool = True) -> AwsError:
+    """Map a botocore exception to an AwsError with a message a person can act on."""
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, NoCredentialsError):
+        return AwsError(
+            "Parkway has no AWS credentials of its own (configure the server's instance role).",
+            code="NoCredentials",
+            permanent=True,
+        )
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        operation = exc.operation_name or ""
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if operation == "AssumeRole" and code in DENIED_CODES:
+            return AwsError(
+                f"Parkway could not assume the role {role_arn or '(unknown)'}. Either the role does not exist, "
+                f"or its trust policy does not allow Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
+                "with your External ID. Create the role with our CloudFormation template, or check that the "
+                "trust policy's sts:ExternalId matches the External ID shown on your Parkway page.",
+                code=code,
+                permanent=True,
+                operation=operation,
+            )
+        if code in THROTTLING_CODES:
+            return AwsError(
+                "AWS is throttling requests to this account right now. Try again in a few minutes.",
+                code=code,
+                permanent=False,
+                operation=operation,
+            )
+        if code in INVALID_KEY_CODES:
+            return AwsError(
+                "AWS rejected the access keys: they are invalid, deactivated or deleted. "
+                "Connect the account with an IAM role instead.",
+                code=code,
+                permanent=True,
+                operation=operation,
+            )
+        if code in EXPIRED_CODES:
+            return AwsError(
+                "The AWS credentials have expired.", code=code, permanent=True, operation=operation
+            )
+        if code in DENIED_CODES:
+            action = _action_name(exc)
+            return AwsError(
+                f"The role or user lacks permission {action}. Update the stack with Parkway's latest template "
+                "(or add the permission to its policy).",
+                code=code,
+                permanent=True,
+                operation=operation,
+            )
+        message = error.get("Message", "") or code
+        return AwsError(
+            f"AWS answered {code}: {message}", code=code, permanent=status < 500, operation=operation
+        )
+    if isinstance(exc, BotoCoreError):
+        return AwsError(
+            f"Could not reach AWS ({type(exc).__name__}). Try again later.",
+            code=type(exc).__name__,
+            permanent=False,
+        )
+    raise exc
+
+
+def _action_name(exc: ClientError) -> str:
+    prefix = {"ec2": "ec2", "sts": "sts", "iam": "iam", "rds": "rds", "autoscaling": "autoscaling"}
+    service = getattr(getattr(exc, "service_model", None), "service_name", None) or ""
+    message = exc.response.get("Error", {}).get("Message", "")
+    # AWS names the action in the message ("... not authorized to perform: ec2:StopInstances ...").
+    marker = "perform: "
+    if marker in message:
+        return message.split(marker, 1)[1].split()[0].rstrip(".,;")
+    return f"{prefix.get(service, service) or 'aws'}:{exc.operation_name}"

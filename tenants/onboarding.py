@@ -1,0 +1,176 @@
+"""What a customer needs to create Parkway's role: one source of truth.
+
+The trust policy, the least-privilege permission policy, the CloudFormation
+template that creates the role with both, and the console quick-create link are
+all built here, so the self-service page, emails, the admin and tests agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+from django.conf import settings
+
+from tenants.models import Tenant
+
+POLICY_VERSION = "2012-10-17"
+STACK_NAME = "Parkway"
+CONSOLE_HOSTS = {
+    "aws": "console.aws.amazon.com",
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
+# What parking needs and nothing more. RDS and Auto Scaling statements join
+# here when those resource kinds are parked.
+PARKING_ACTIONS = {
+    "inventory": ["ec2:DescribeInstances"],
+    "parking": ["ec2:StartInstances", "ec2:StopInstances"],
+}
+
+
+def _our_principal(partition: str | None = None) -> str:
+    partition = partition or settings.PARKWAY_AWS_PARTITION
+    return f"arn:{partition}:iam::{settings.PARKWAY_AWS_ACCOUNT_ID}:root"
+
+
+def trust_policy(tenant: Tenant) -> dict[str, Any]:
+    """Lets only our account assume the role, and only with this tenant's External ID."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "ParkwayAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": _our_principal()},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": tenant.external_id}},
+            }
+        ],
+    }
+
+
+def permission_policy(partition: str | None = None) -> dict[str, Any]:
+    partition = partition or settings.PARKWAY_AWS_PARTITION
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "ParkwayInventory",
+                "Effect": "Allow",
+                "Action": PARKING_ACTIONS["inventory"],
+                # Describe* calls do not support resource-level permissions.
+                "Resource": "*",
+            },
+            {
+                "Sid": "ParkwayStartStop",
+                "Effect": "Allow",
+                "Action": PARKING_ACTIONS["parking"],
+                "Resource": f"arn:{partition}:ec2:*:*:instance/*",
+            },
+            {
+                # Without it, an instance whose EBS volumes use a customer-managed
+                # KMS key silently falls back to stopped when started.
+                "Sid": "ParkwayStartEncryptedVolumes",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }
+
+
+def cloudformation_template(tenant: Tenant) -> str:
+    """YAML template creating PARKWAY_ROLE_NAME with the two policies.
+
+    Written with the JSON forms of intrinsics (Fn::Sub, Ref) so it is plain
+    YAML that any parser reads, not CloudFormation's short `!Sub` tags.
+    """
+    statements = permission_policy(partition="${AWS::Partition}")["Statement"]
+    for statement in statements:
+        if "${" in json.dumps(statement.get("Resource", "")):
+            statement["Resource"] = {"Fn::Sub": statement["Resource"]}
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Parkway: lets Parkway inventory, stop and start your EC2 instances on schedules.",
+        "Parameters": {
+            "ExternalId": {
+                "Type": "String",
+                "Default": tenant.external_id,
+                "MinLength": 2,
+                "MaxLength": 1224,
+                "AllowedPattern": r"[\w+=,.@:/-]*",
+                "Description": "Your External ID from the Parkway page. Do not change it.",
+            },
+            "ParkwayAccountId": {
+                "Type": "String",
+                "Default": settings.PARKWAY_AWS_ACCOUNT_ID,
+                "AllowedPattern": r"\d{12}",
+                "Description": "Parkway's AWS account.",
+            },
+        },
+        "Resources": {
+            "ParkwayAccessRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": settings.PARKWAY_ROLE_NAME,
+                    "Description": "Assumed by Parkway to park EC2 instances on schedules.",
+                    "MaxSessionDuration": 3600,
+                    "AssumeRolePolicyDocument": {
+                        "Version": POLICY_VERSION,
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ParkwayAccountId}:root"}},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}},
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "ParkwayParking",
+                            "PolicyDocument": {"Version": POLICY_VERSION, "Statement": statements},
+                        }
+                    ],
+                },
+            }
+        },
+        "Outputs": {
+            "RoleArn": {
+                "Description": "Paste this into Parkway.",
+                "Value": {"Fn::GetAtt": ["ParkwayAccessRole", "Arn"]},
+            }
+        },
+    }
+    return yaml.safe_dump(template, sort_keys=False, width=120)
+
+
+def quick_create_url(tenant: Tenant, *, region: str | None = None) -> str:
+    """The console link that opens the stack with the External ID filled in.
+
+    Empty when PARKWAY_TEMPLATE_URL is not set: CloudFormation's quick-create
+    needs the template hosted (S3); the customer can still upload the download.
+    """
+    if not settings.PARKWAY_TEMPLATE_URL:
+        return ""
+    partition = settings.PARKWAY_AWS_PARTITION
+    host = CONSOLE_HOSTS.get(partition, CONSOLE_HOSTS["aws"])
+    region = region or settings.PARKWAY_AWS_DEFAULT_REGION
+    query = urlencode(
+        {
+            "templateURL": settings.PARKWAY_TEMPLATE_URL,
+            "stackName": STACK_NAME,
+            "param_ExternalId": tenant.external_id,
+            "param_ParkwayAccountId": settings.PARKWAY_AWS_ACCOUNT_ID,
+        }
+    )
+    return f"https://{host}/cloudformation/home?region={region}#/stacks/quickcreate?{query}"
+
+
+def policy_json(policy: dict[str, Any]) -> str:
+    return json.dumps(policy, indent=2)

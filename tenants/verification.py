@@ -1,0 +1,142 @@
+"""`credential_verify`: prove, end to end, that Parkway can park in an account.
+
+AssumeRole (roles) → GetCallerIdentity (the account must match) → a permission
+probe for exactly what parking needs (DescribeInstances, and StopInstances /
+StartInstances with DryRun=True, which answers DryRunOperation when permitted
+and UnauthorizedOperation when not, without touching a machine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.db import transaction
+from django.utils import timezone
+
+from tenants import aws
+from tenants.models import CloudAccount, CloudCredential
+from tenants.services import Actor, audit_record
+
+# A well-formed ID that exists nowhere: with DryRun=True AWS checks the
+# permission before it looks for the instance.
+PROBE_INSTANCE_ID = "i-0000000000000000f"
+PERMISSION_PROBES = (("StopInstances", "ec2:StopInstances"), ("StartInstances", "ec2:StartInstances"))
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    message: str
+    code: str = ""
+    permanent: bool = True
+    caller_account: str = ""
+    checks: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return CloudAccount.Status.CONNECTED if self.ok else CloudAccount.Status.ERROR
+
+
+def _probe(credential: CloudCredential) -> VerifyResult:
+    account = credential.account
+    checks: list[tuple[str, bool]] = []
+    try:
+        session = aws.session_for_credential(credential, cached=False)
+        sts = aws.client(session, "sts")
+        identity = sts.get_caller_identity()
+        checks.append(("sts:AssumeRole" if credential.kind == credential.Kind.ROLE else "credentials", True))
+        caller_account = identity["Account"]
+        if caller_account != account.account_id:
+            return VerifyResult(
+                ok=False,
+                code="WrongAccount",
+                message=(
+                    f"These credentials act in AWS account {caller_account}, not in {account.account_id}. "
+                    f"Create the role in account {account.account_id}."
+                ),
+                caller_account=caller_account,
+                checks=checks,
+            )
+        region = (account.regions or [aws.default_region()])[0]
+        ec2 = aws.client(session, "ec2", region)
+        ec2.describe_instances(MaxResults=5)
+        checks.append(("ec2:DescribeInstances", True))
+        for operation, action in PERMISSION_PROBES:
+            try:
+                getattr(ec2, _snake(operation))(InstanceIds=[PROBE_INSTANCE_ID], DryRun=True)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in aws.DENIED_CODES:
+                    checks.append((action, False))
+                    return VerifyResult(
+                        ok=False,
+                        code=code,
+                        message=(
+                            f"The connection works, but Parkway lacks the permission {action}, which parking needs. "
+                            "Update the stack with Parkway's latest template (or add the permission to the policy)."
+                        ),
+                        caller_account=caller_account,
+                        checks=checks,
+                    )
+                # DryRunOperation means permitted; an instance error means the
+                # permission check already passed.
+                if code != "DryRunOperation" and not code.startswith("InvalidInstanceID"):
+                    raise
+            checks.append((action, True))
+    except (ClientError, BotoCoreError, aws.AwsError) as exc:
+        error = aws.translate_error(exc, role_arn=credential.role_arn)
+        return VerifyResult(ok=False, code=error.code, message=error.message, permanent=error.permanent, checks=checks)
+    if credential.kind == credential.Kind.LEGACY_USER:
+        message = (
+            "Connected with legacy IAM user keys. They never expire and work from anywhere: "
+            "switch this account to an IAM role."
+        )
+    else:
+        message = "Connected: Parkway can see and park the machines in this account."
+    return VerifyResult(ok=True, code="OK", message=message, caller_account=caller_account, checks=checks)
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+
+
+def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool = True) -> VerifyResult:
+    """Verify a credential end to end; with `record`, store the outcome on the account.
+
+    `record=False` serves pre-checks of a role that is not active yet (migration):
+    the account and its status are left alone.
+    """
+    result = _probe(credential)
+    if not record:
+        return result
+    account = credential.account
+    now = timezone.now()
+    with transaction.atomic():
+        if account.status != CloudAccount.Status.DISABLED:
+            account.status = result.status
+        account.last_verified_at = now
+        account.last_error = "" if result.ok else result.message
+        account.save(update_fields=["status", "last_verified_at", "last_error"])
+        if result.ok and credential.pk is not None:
+            credential.verified_at = now
+            credential.save(update_fields=["verified_at"])
+        audit_record(
+            action="credential.verified" if result.ok else "credential.verify_failed",
+            actor=actor,
+            account=account,
+            details={
+                "credential": str(credential),
+                "code": result.code,
+                "message": result.message,
+                "checks": [list(c) for c in result.checks],
+            },
+        )
+    return result
+
+
+def account_verify(*, account: CloudAccount, actor: Actor) -> VerifyResult:
+    credential = account.active_credential()
+    if credential is None:
+        return VerifyResult(ok=False, code="NoCredential", message="This account has no active credential.")
+    return credential_verify(credential=credential, actor=actor)

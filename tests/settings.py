@@ -1,0 +1,18 @@
+"""Test settings: the project's settings with the few values a test run needs.
+
+Keys are generated per run so that no key is ever committed.
+"""
+
+import os
+
+from cryptography.fernet import Fernet
+
+os.environ.setdefault("PARKWAY_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("PARKWAY_AWS_ACCOUNT_ID", "123456789012")
+os.environ.setdefault("SECRET_KEY", "tests-" + Fernet.generate_key().decode())
+
+from portal.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECURE_SSL_REDIRECT = False
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
