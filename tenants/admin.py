@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from tenants import services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
@@ -27,8 +29,8 @@ def auth_method_html(kind: str | None) -> str:
     if kind == CloudCredential.Kind.LEGACY_USER:
         return legacy_badge()
     if kind == CloudCredential.Kind.ROLE:
-        return format_html('<span class="pw-badge pw-badge-role">IAM role</span>')
-    return format_html('<span class="pw-badge">none</span>')
+        return mark_safe('<span class="pw-badge pw-badge-role">IAM role</span>')
+    return mark_safe('<span class="pw-badge">none</span>')
 
 
 class MembershipInline(admin.TabularInline):
@@ -144,6 +146,9 @@ class CloudAccountForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         account_id = data.get("account_id")
+        # The partition is not a form field, so the model's unique check skips it.
+        if account_id and CloudAccount.objects.filter(partition=settings.PARKWAY_AWS_PARTITION, account_id=account_id).exists():
+            self.add_error("account_id", CloudAccount.taken_error())
         if account_id and data.get("role_arn"):
             try:
                 validate_role_arn_for_account(data["role_arn"], account_id=account_id)

@@ -151,23 +151,25 @@ class CloudAccount(models.Model):
         """The role our CloudFormation template creates in this account."""
         return f"arn:{self.partition}:iam::{self.account_id}:role/{settings.PARKWAY_ROLE_NAME}"
 
+    @staticmethod
+    def taken_error() -> ValidationError:
+        # Never reveal which tenant owns the account.
+        return ValidationError(
+            "This AWS account is already connected to Parkway. If it is yours, contact support.",
+            code="account_taken",
+        )
+
     def unique_error_message(self, model_class: type, unique_check: tuple) -> ValidationError:
         if tuple(unique_check) == ("partition", "account_id"):
-            # Never reveal which tenant owns the account.
-            return ValidationError(
-                "This AWS account is already connected to Parkway. If it is yours, contact support.",
-                code="account_taken",
-            )
+            return self.taken_error()
         return super().unique_error_message(model_class, unique_check)
 
     def validate_constraints(self, exclude: object = None) -> None:
         try:
             super().validate_constraints(exclude=exclude)
         except ValidationError as exc:
-            if any(e.code == "unique" for errors in exc.error_dict.values() for e in errors):
-                raise ValidationError(
-                    {"account_id": self.unique_error_message(CloudAccount, ("partition", "account_id"))}
-                ) from None
+            if any(e.code == "account_taken" for errors in exc.error_dict.values() for e in errors):
+                raise ValidationError({"account_id": self.taken_error()}) from None
             raise
 
     def clean(self) -> None:

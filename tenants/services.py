@@ -88,7 +88,7 @@ def _save_account_and_credential(account: CloudAccount, credential: CloudCredent
             credential.save()
     except IntegrityError as exc:
         # A concurrent registration of the same account won the race.
-        raise ValidationError({"account_id": account.unique_error_message(CloudAccount, ("partition", "account_id"))}) from exc
+        raise ValidationError({"account_id": CloudAccount.taken_error()}) from exc
 
 
 def account_connect_role(

@@ -1,0 +1,116 @@
+"""WSGI middleware in front of moto's server: call counters and the IAM checks moto skips.
+
+moto accepts any credentials, issues AssumeRole credentials for any role ARN
+without reading its trust policy, and lets every identity do everything.  This
+middleware answers, before moto sees the request:
+
+* requests signed with an AWS-shaped key (AKIA/ASIA) moto does not know
+  -> InvalidClientTokenId (Query services) / AuthFailure (EC2);
+* ``sts:AssumeRole`` whose role is missing or whose trust policy does not allow
+  the caller (principal, ExternalId condition, explicit Deny) -> AccessDenied,
+  plus AWS's parameter validation (RoleSessionName, ExternalId, DurationSeconds);
+* EC2 calls by IAM users / assumed-role sessions that their policies do not
+  allow -> UnauthorizedOperation (also for ``DryRun=true`` probes).
+
+Everything else goes to moto unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from moto.moto_api._internal.models import moto_api_backend
+
+from .checks import check_assume_role, check_ec2_permission
+from .identity import CallerKind, CredentialError, resolve_caller
+from .protocol import ApiRequest, Rejection, StartResponse, credential_rejection, parse_request
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class StandinMiddleware:
+    """WSGI middleware around moto's server app; see the module docstring."""
+
+    def __init__(self, app: WSGIApp):
+        self.app = app
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+
+    # -- counters (the server is threaded: every access holds the lock)
+    def calls(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._calls)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def reset(self) -> None:
+        """Forget all moto state (every account, every service) and the counters."""
+        moto_api_backend.reset()
+        self.reset_calls()
+
+    # -- WSGI
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_standin/"):
+            return self._own_endpoint(path.rstrip("/"), method, start_response)
+        if path.startswith("/moto-api") or path == "/favicon.ico":
+            if path.rstrip("/") == "/moto-api/reset" and method == "POST":
+                self.reset_calls()  # a moto reset starts a fresh run: counters too
+            return self.app(environ, start_response)
+
+        request = parse_request(environ)
+        with self._lock:
+            self._calls[request.counter_key] += 1  # rejected attempts count too
+        rejection = self._check(request, environ)
+        if rejection is not None:
+            return rejection(start_response)
+        return self.app(environ, start_response)
+
+    def _check(self, request: ApiRequest, environ: dict[str, Any]) -> Rejection | None:
+        try:
+            caller = resolve_caller(
+                request.access_key_id,
+                session_token=request.session_token,
+                header_account=request.header_account,
+            )
+        except CredentialError as error:
+            return credential_rejection(request, error.reason)
+        if caller.kind is not CallerKind.DEFAULT:
+            # A real key decides its account, as in AWS; moto would let the
+            # x-moto-account-id header move it into any other account.
+            environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        if request.service == "sts" and request.action == "AssumeRole":
+            return check_assume_role(request, caller)
+        if request.service == "ec2" and caller.kind is not CallerKind.DEFAULT:
+            return check_ec2_permission(request, caller)
+        return None
+
+    def _own_endpoint(self, path: str, method: str, start_response: StartResponse) -> list[bytes]:
+        if path == "/_standin/calls" and method == "GET":
+            return _json(start_response, 200, dict(sorted(self.calls().items())))
+        if (path == "/_standin/calls" and method == "DELETE") or (
+            path == "/_standin/calls/reset" and method == "POST"
+        ):
+            self.reset_calls()
+            return _json(start_response, 200, {})
+        if path == "/_standin/reset" and method == "POST":
+            self.reset()
+            return _json(start_response, 200, {"status": "ok"})
+        return _json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
+
+
+def _json(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+    data = json.dumps(payload).encode("utf-8")
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]

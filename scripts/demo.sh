@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make demo: the AWS stand-in, demo data, and the portal, all on this machine.
+# Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+DEMO_DIR=.demo
+AWS_PORT=${PARKWAY_DEMO_AWS_PORT:-5055}
+WEB_PORT=${PARKWAY_DEMO_WEB_PORT:-8000}
+mkdir -p "$DEMO_DIR"
+
+# Keys for this laptop only, generated once and never committed.
+[ -s "$DEMO_DIR/encryption.key" ] || $PY -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' > "$DEMO_DIR/encryption.key"
+[ -s "$DEMO_DIR/secret.key" ] || $PY -c 'import secrets; print(secrets.token_urlsafe(50))' > "$DEMO_DIR/secret.key"
+
+export DEBUG=true
+export SECRET_KEY="$(cat "$DEMO_DIR/secret.key")"
+export PARKWAY_ENCRYPTION_KEYS="$(cat "$DEMO_DIR/encryption.key")"
+export DATABASE_URL="sqlite:///$PWD/$DEMO_DIR/demo.sqlite3"
+export PARKWAY_AWS_ACCOUNT_ID=123456789012   # the stand-in's default account plays Parkway's own
+export AWS_ENDPOINT_URL="http://127.0.0.1:$AWS_PORT"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Demo stopped."
+}
+trap cleanup EXIT INT TERM
+
+# The stand-in keeps its state in memory, so the database starts fresh with it.
+rm -f "$DEMO_DIR/demo.sqlite3"
+$PY -m portal.aws_standin --host 127.0.0.1 --port "$AWS_PORT" > "$DEMO_DIR/aws-standin.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do
+  $PY -c "import urllib.request,sys; urllib.request.urlopen('$AWS_ENDPOINT_URL/_standin/calls', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+
+$PY manage.py migrate --verbosity 0
+$PY manage.py seed_demo | tee "$DEMO_DIR/login.txt"
+
+echo
+echo "Parkway demo: http://127.0.0.1:$WEB_PORT/admin/  (AWS stand-in on $AWS_ENDPOINT_URL)"
+echo "In admin, select the three accounts and run \"Test connection\". Ctrl-C stops everything."
+$PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload &
+pids+=($!)
+wait -n "${pids[@]}"

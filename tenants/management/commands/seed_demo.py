@@ -1,0 +1,76 @@
+"""Seed the AWS stand-in and the database with three demo customers.
+
+* Acme Robotics — connected by role (the way forward);
+* Globex — still on legacy IAM-user keys;
+* Initech — a role whose trust policy carries a different External ID
+  (the classic onboarding mistake), so "Test connection" shows the mismatch.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.test.utils import override_settings
+
+from tenants import demo, services
+from tenants.models import Membership, Tenant
+
+DEMO_REGIONS = ["us-east-1", "eu-west-1"]
+CUSTOMERS = [
+    # slug, name, account, how it connects, instances per region
+    ("acme", "Acme Robotics", "111111111111", "role", 4),
+    ("globex", "Globex Corporation", "222222222222", "legacy", 3),
+    ("initech", "Initech", "333333333333", "wrong_external_id", 2),
+]
+
+
+class Command(BaseCommand):
+    help = "Seed the local AWS stand-in (AWS_ENDPOINT_URL) and the database with demo customers."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--staff-username", default="admin")
+        parser.add_argument("--staff-password", default=None, help="Default: a random password, printed.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if Tenant.objects.filter(slug__in=[c[0] for c in CUSTOMERS]).exists():
+            raise CommandError("The demo tenants already exist: seed a fresh database (make demo does).")
+        ours = settings.PARKWAY_AWS_ACCOUNT_ID
+        if not ours:
+            raise CommandError("Set PARKWAY_AWS_ACCOUNT_ID (the stand-in's default account is 123456789012).")
+        password = options["staff_password"] or secrets.token_urlsafe(9)
+        with transaction.atomic():
+            for slug, name, account_id, method, per_region in CUSTOMERS:
+                self._seed_customer(slug, name, account_id, method, per_region, ours)
+            User = get_user_model()
+            User.objects.create_superuser(options["staff_username"], "staff@parkway.invalid", password)
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"  Staff login: {options['staff_username']} / {password}")
+
+    def _seed_customer(self, slug: str, name: str, account_id: str, method: str, per_region: int, ours: str) -> None:
+        tenant = Tenant.objects.create(name=name, slug=slug, contact_emails=f"ops@{slug}.example")
+        member = get_user_model().objects.create_user(f"{slug}-admin", f"admin@{slug}.example", None)
+        Membership.objects.create(user=member, tenant=tenant, role=Membership.Role.ADMIN)
+        for region in DEMO_REGIONS:
+            demo.seed_instances(account_id, region, per_region, tags={"Schedule": "office-hours"})
+        if method == "legacy":
+            key_id, secret = demo.seed_legacy_user(account_id)
+            # Legacy keys are sunset; the demo recreates a customer from before it.
+            with override_settings(PARKWAY_ALLOW_LEGACY_USERS=True):
+                services.account_connect_legacy(
+                    tenant=tenant, account_id=account_id, access_key_id=key_id, secret_access_key=secret,
+                    name=f"{name} production", regions=DEMO_REGIONS, actor="cli",
+                )
+            # The role they will migrate to exists already (created from our template).
+            demo.seed_role(account_id, role_name=settings.PARKWAY_ROLE_NAME, trusted_account_id=ours, external_id=tenant.external_id)
+        else:
+            external_id = tenant.external_id if method == "role" else "pasted-from-another-vendor"
+            demo.seed_role(account_id, role_name=settings.PARKWAY_ROLE_NAME, trusted_account_id=ours, external_id=external_id)
+            services.account_connect_role(
+                tenant=tenant, account_id=account_id, name=f"{name} production", regions=DEMO_REGIONS, actor="cli"
+            )
+        self.stdout.write(f"  {name}: account {account_id} ({method}), {per_region * len(DEMO_REGIONS)} instances")

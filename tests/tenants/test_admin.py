@@ -1,0 +1,182 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import reverse
+
+from tenants import demo, services
+from tenants.models import AuditEvent, CloudAccount, Tenant
+from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
+
+pytestmark = pytest.mark.django_db
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@override_settings(PARKWAY_ALLOW_LEGACY_USERS=True)
+def make_fleet(start: int, count: int) -> None:
+    """Tenants with one account each, every other one on legacy keys."""
+    for i in range(start, start + count):
+        tenant = Tenant.objects.create(name=f"Tenant {i}", slug=f"tenant-{i}")
+        account_id = f"{100000000000 + i}"
+        if i % 2:
+            services.account_connect_legacy(
+                tenant=tenant, account_id=account_id, access_key_id=f"AKIA{i:016d}", secret_access_key=SECRET,
+                regions=["us-east-1"], actor="cli",
+            )
+        else:
+            services.account_connect_role(tenant=tenant, account_id=account_id, regions=["us-east-1"], actor="cli")
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:tenants_tenant_changelist",
+        "admin:tenants_cloudaccount_changelist",
+        "admin:tenants_cloudcredential_changelist",
+        "admin:tenants_auditevent_changelist",
+    ],
+)
+def test_changelists_make_the_same_number_of_queries_for_200_rows_as_for_10(staff_client, url_name):
+    make_fleet(0, 10)
+    with CaptureQueriesContext(connection) as small:
+        assert staff_client.get(reverse(url_name)).status_code == 200
+    make_fleet(10, 190)
+    with CaptureQueriesContext(connection) as big:
+        response = staff_client.get(reverse(url_name))
+    assert response.status_code == 200
+    assert len(big) == len(small), "\n".join(q["sql"] for q in big.captured_queries)
+    assert len(big) <= 12
+
+
+def test_account_changelist_shows_the_legacy_badge_and_filters_by_auth_method(staff_client):
+    make_fleet(0, 4)
+    url = reverse("admin:tenants_cloudaccount_changelist")
+    page = staff_client.get(url).content.decode()
+    assert page.count('class="pw-badge pw-badge-legacy"') == 2
+    assert page.count('class="pw-badge pw-badge-role"') == 2
+    legacy_only = staff_client.get(url, {"auth": "legacy"}).content.decode()
+    assert "100000000001" in legacy_only and "100000000000" not in legacy_only
+    roles_only = staff_client.get(url, {"auth": "role"}).content.decode()
+    assert "100000000000" in roles_only and "100000000001" not in roles_only
+    assert SECRET not in page
+
+
+def test_search_accounts_by_account_id_and_tenant(staff_client):
+    make_fleet(0, 4)
+    url = reverse("admin:tenants_cloudaccount_changelist")
+    assert "100000000003" in staff_client.get(url, {"q": "100000000003"}).content.decode()
+    body = staff_client.get(url, {"q": "Tenant 2"}).content.decode()
+    assert "100000000002" in body and "100000000003" not in body
+
+
+def test_credential_pages_never_show_the_secret(staff_client):
+    make_fleet(0, 2)
+    legacy = CloudAccount.objects.get(account_id="100000000001").active_credential()
+    for url in (
+        reverse("admin:tenants_cloudcredential_changelist"),
+        reverse("admin:tenants_cloudcredential_change", args=[legacy.pk]),
+        reverse("admin:tenants_cloudaccount_change", args=[legacy.account_id]),
+    ):
+        body = staff_client.get(url).content.decode()
+        assert SECRET not in body and legacy.access_key_id not in body
+        assert "AKIA…0001" in body
+
+
+def test_test_connection_action_reports_each_account(staff_client, standin, acme, globex):
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    good = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    demo.seed_role("333333333333", role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id="wrong")
+    bad = services.account_connect_role(tenant=globex, account_id="333333333333", regions=["us-east-1"], actor="cli")
+    response = staff_client.post(
+        reverse("admin:tenants_cloudaccount_changelist"),
+        {"action": "test_connection", ACTION_CHECKBOX_NAME: [good.pk, bad.pk]},
+        follow=True,
+    )
+    texts = [str(m) for m in get_messages(response.wsgi_request)] or [
+        m.message for m in response.context["messages"]
+    ]
+    assert any(ACME_ACCOUNT in t and "Connected" in t for t in texts), texts
+    assert any("333333333333" in t and "External ID" in t for t in texts), texts
+    good.refresh_from_db(), bad.refresh_from_db()
+    assert (good.status, bad.status) == ("connected", "error")
+    assert AuditEvent.objects.filter(actor_label="staff", action__startswith="credential.verif").count() == 2
+
+
+def test_rotate_external_id_asks_for_confirmation_then_warns(staff_client, acme):
+    old = acme.external_id
+    url = reverse("admin:tenants_tenant_changelist")
+    confirm = staff_client.post(url, {"action": "rotate_external_id", ACTION_CHECKBOX_NAME: [acme.pk]})
+    assert confirm.status_code == 200 and b"trust policy" in confirm.content
+    acme.refresh_from_db()
+    assert acme.external_id == old
+    done = staff_client.post(
+        url, {"action": "rotate_external_id", ACTION_CHECKBOX_NAME: [acme.pk], "confirm": "yes"}, follow=True
+    )
+    acme.refresh_from_db()
+    assert acme.external_id != old
+    assert b"must now be updated" in done.content
+    assert AuditEvent.objects.filter(action="tenant.external_id_rotated", actor_label="staff").count() == 1
+
+
+def test_external_id_is_read_only_in_the_tenant_form(staff_client, acme):
+    old = acme.external_id
+    url = reverse("admin:tenants_tenant_change", args=[acme.pk])
+    assert old.encode() in staff_client.get(url).content
+    staff_client.post(url, {
+        "name": "Acme", "slug": "acme", "contact_emails": "", "external_id": "pkw-chosen-by-customer",
+        "accounts-TOTAL_FORMS": 0, "accounts-INITIAL_FORMS": 0,
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0,
+    })
+    acme.refresh_from_db()
+    assert acme.external_id == old
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"account_id": "12"}, "exactly 12 digits"),
+        ({"regions": "us-east-1, atlantis-1"}, "atlantis-1"),
+        ({"role_arn": "arn:aws:iam::999999999999:role/ParkwayAccess"}, "not to this account"),
+        ({"role_arn": "arn:aws-cn:iam::111111111111:role/ParkwayAccess"}, "across partitions"),
+    ],
+)
+def test_add_account_form_shows_errors_and_never_500s(staff_client, acme, data, message):
+    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "Prod", "regions": "us-east-1", "role_arn": ""} | data
+    response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not CloudAccount.objects.exists()
+
+
+def test_add_account_in_admin_creates_it_with_a_role(staff_client, acme):
+    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "Prod", "regions": "us-east-1, eu-west-1", "role_arn": ""}
+    response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form)
+    assert response.status_code == 302
+    account = CloudAccount.objects.get()
+    assert account.regions == ["us-east-1", "eu-west-1"]
+    assert account.active_credential().role_arn == account.conventional_role_arn
+    assert AuditEvent.objects.filter(action="account.connected_role", actor_label="staff").exists()
+
+
+def test_add_account_owned_by_another_tenant_does_not_reveal_it(staff_client, acme, globex):
+    services.account_connect_role(tenant=globex, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "", "regions": "us-east-1", "role_arn": ""}
+    response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "already connected to Parkway" in body
+
+
+def test_edit_account_regions_is_audited(staff_client, acme):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    url = reverse("admin:tenants_cloudaccount_change", args=[account.pk])
+    response = staff_client.post(url, {
+        "name": "Prod", "regions": "us-east-1, eu-west-1", "status": "pending",
+        "credentials-TOTAL_FORMS": 0, "credentials-INITIAL_FORMS": 0,
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    account.refresh_from_db()
+    assert account.regions == ["us-east-1", "eu-west-1"] and account.name == "Prod"
+    event = AuditEvent.objects.get(action="account.updated")
+    assert event.details["regions"] == {"before": ["us-east-1"], "after": ["us-east-1", "eu-west-1"]}

@@ -1,0 +1,181 @@
+"""AWS access and credential_verify, through the stand-in (which checks trust
+policies and External IDs the way AWS does)."""
+
+import pytest
+from botocore.stub import Stubber
+
+from tenants import aws, demo, services
+from tenants.models import AuditEvent, CloudAccount
+from tenants.onboarding import permission_policy
+from tenants.verification import account_verify, credential_verify
+from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
+
+pytestmark = pytest.mark.django_db
+
+DESCRIBE_ONLY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
+
+
+@pytest.fixture
+def role_account(acme, standin):
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    return services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1", "eu-west-1"], actor="cli")
+
+
+def test_assume_role_is_made_once_for_any_number_of_clients(role_account, standin):
+    standin.reset_calls()
+    for region in ("us-east-1", "eu-west-1"):
+        for _ in range(3):
+            ec2 = aws.client(aws.session_for(role_account), "ec2", region)
+            ec2.describe_instances()
+    calls = standin.calls()
+    assert calls["sts:AssumeRole"] == 1
+    assert calls["ec2:DescribeInstances"] == 6
+
+
+def test_the_cached_session_acts_in_the_customer_account_with_our_session_name(role_account, acme):
+    session = aws.session_for(role_account)
+    identity = aws.client(session, "sts").get_caller_identity()
+    assert identity["Account"] == ACME_ACCOUNT
+    assert identity["Arn"].endswith(f"assumed-role/ParkwayAccess/{acme.role_session_name}")
+    assert len(acme.role_session_name) <= 64
+
+
+def test_assume_role_asks_for_an_hour_with_the_external_id(role_account, acme, monkeypatch):
+    seen = {}
+    original = aws.AssumeRoleCredentialFetcher.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs["extra_args"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(aws.AssumeRoleCredentialFetcher, "__init__", spy)
+    aws.clear_session_cache()
+    aws.session_for(role_account).get_credentials().get_frozen_credentials()
+    assert seen == {"ExternalId": acme.external_id, "RoleSessionName": "parkway-acme", "DurationSeconds": 3600}
+
+
+def test_rotating_the_external_id_starts_a_new_session(role_account, acme, standin):
+    aws.client(aws.session_for(role_account), "sts").get_caller_identity()
+    services.tenant_rotate_external_id(tenant=acme, actor="cli")
+    role_account.refresh_from_db()
+    standin.reset_calls()
+    result = account_verify(account=role_account, actor="cli")
+    # The role still trusts the old External ID: the stand-in refuses, as AWS would.
+    assert not result.ok and result.code == "AccessDenied"
+    assert standin.calls()["sts:AssumeRole"] == 1
+
+
+def test_verify_role_connected(role_account):
+    result = account_verify(account=role_account, actor="cli")
+    assert result.ok, result.message
+    assert result.caller_account == ACME_ACCOUNT
+    assert [name for name, ok in result.checks if ok] == [
+        "sts:AssumeRole", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
+    ]
+    role_account.refresh_from_db()
+    assert role_account.status == CloudAccount.Status.CONNECTED and role_account.last_error == ""
+    assert role_account.last_verified_at is not None
+    assert role_account.active_credential().verified_at is not None
+    assert AuditEvent.objects.filter(account=role_account, action="credential.verified").exists()
+
+
+def test_verify_wrong_external_id(acme, standin):
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id="someone-elses-id")
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    result = account_verify(account=account, actor="cli")
+    assert not result.ok and result.code == "AccessDenied" and result.permanent
+    assert "External ID" in result.message and "trust policy" in result.message
+    account.refresh_from_db()
+    assert account.status == CloudAccount.Status.ERROR and account.last_error == result.message
+    event = AuditEvent.objects.get(account=account, action="credential.verify_failed")
+    assert event.details["code"] == "AccessDenied"
+
+
+def test_verify_role_trusting_another_vendor_is_refused(acme, standin):
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id="999999999999", external_id=acme.external_id)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    result = account_verify(account=account, actor="cli")
+    assert not result.ok and result.code == "AccessDenied"
+
+
+def test_verify_missing_role(acme, standin):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    result = account_verify(account=account, actor="cli")
+    assert not result.ok and result.code == "AccessDenied"
+    assert "does not exist" in result.message and "arn:aws:iam::111111111111:role/ParkwayAccess" in result.message
+
+
+def test_verify_missing_permission_names_it(acme, standin):
+    demo.seed_role(
+        ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT,
+        external_id=acme.external_id, policy=DESCRIBE_ONLY,
+    )
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    result = account_verify(account=account, actor="cli")
+    assert not result.ok and result.code == "UnauthorizedOperation"
+    assert "ec2:StopInstances" in result.message
+    assert ("ec2:DescribeInstances", True) in result.checks and ("ec2:StopInstances", False) in result.checks
+
+
+def test_verify_wrong_account(acme, standin):
+    # The role ARN is right for account 1111…, but the account row says 2222…:
+    # caught before AWS by validation; a credential bypassing it is caught by GetCallerIdentity.
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    account = services.account_connect_role(tenant=acme, account_id="222222222222", regions=["us-east-1"], actor="cli")
+    credential = account.active_credential()
+    credential.role_arn = f"arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess"
+    result = credential_verify(credential=credential, actor="cli", record=False)
+    assert not result.ok and result.code == "WrongAccount"
+    assert "111111111111" in result.message and "222222222222" in result.message
+
+
+def test_verify_legacy_keys_connected_but_flagged(acme, standin, settings):
+    key_id, secret = demo.seed_legacy_user("222222222222")
+    settings.PARKWAY_ALLOW_LEGACY_USERS = True
+    account = services.account_connect_legacy(
+        tenant=acme, account_id="222222222222", access_key_id=key_id, secret_access_key=secret,
+        regions=["us-east-1"], actor="cli",
+    )
+    settings.PARKWAY_ALLOW_LEGACY_USERS = False
+    result = account_verify(account=account, actor="cli")
+    assert result.ok, result.message
+    assert "legacy IAM user keys" in result.message and "switch" in result.message
+    assert secret not in str(AuditEvent.objects.filter(account=account).values_list("details", flat=True))
+
+
+def test_verify_invalid_or_deleted_keys(acme, standin, settings):
+    key_id, secret = demo.seed_legacy_user("222222222222")
+    settings.PARKWAY_ALLOW_LEGACY_USERS = True
+    account = services.account_connect_legacy(
+        tenant=acme, account_id="222222222222", access_key_id=key_id, secret_access_key=secret,
+        regions=["us-east-1"], actor="cli",
+    )
+    demo.account_client("iam", "222222222222").delete_access_key(UserName="parkway", AccessKeyId=key_id)
+    result = account_verify(account=account, actor="cli")
+    assert not result.ok and result.code == "InvalidClientTokenId" and result.permanent
+    assert "invalid, deactivated or deleted" in result.message
+
+
+def test_verify_throttled_is_transient(role_account, settings, monkeypatch):
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
+    real_client = aws.client
+
+    def throttled_client(session, service, region=None):
+        client = real_client(session, service, region)
+        if service == "sts":
+            stubber = Stubber(client)
+            stubber.add_client_error("get_caller_identity", service_error_code="Throttling", http_status_code=400)
+            stubber.activate()
+        return client
+
+    monkeypatch.setattr(aws, "client", throttled_client)
+    result = account_verify(account=role_account, actor="cli")
+    assert not result.ok and result.code == "Throttling" and not result.permanent
+    assert "try again" in result.message.lower()
+
+
+def test_endpoint_url_is_honoured(standin):
+    # Nothing in our code names the stand-in: boto3 reads AWS_ENDPOINT_URL itself.
+    from boto3 import Session
+
+    assert Session().client("sts", region_name="us-east-1").meta.endpoint_url == standin.url

@@ -1,0 +1,73 @@
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from tenants import onboarding
+
+pytestmark = pytest.mark.django_db
+
+
+def test_trust_policy_names_our_account_and_the_tenant_external_id(acme):
+    policy = json.loads(onboarding.policy_json(onboarding.trust_policy(acme)))
+    (statement,) = policy["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": acme.external_id}}
+
+
+def test_permission_policy_is_least_privilege_for_parking():
+    policy = json.loads(onboarding.policy_json(onboarding.permission_policy()))
+    actions = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    assert actions == {"ec2:DescribeInstances", "ec2:StartInstances", "ec2:StopInstances", "kms:CreateGrant"}
+    assert not any("*" in a for a in actions)
+    kms = next(s for s in policy["Statement"] if s["Action"] == "kms:CreateGrant")
+    assert kms["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+def test_cloudformation_template_creates_the_role_with_both_policies(acme, settings):
+    template = yaml.safe_load(onboarding.cloudformation_template(acme))
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert template["Parameters"]["ExternalId"]["Default"] == acme.external_id
+    assert template["Parameters"]["ParkwayAccountId"]["Default"] == "123456789012"
+    role = template["Resources"]["ParkwayAccessRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    props = role["Properties"]
+    assert props["RoleName"] == settings.PARKWAY_ROLE_NAME
+    assert props["MaxSessionDuration"] >= 3600
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+    assert trust["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${ParkwayAccountId}:root"}
+    (inline,) = props["Policies"]
+    granted = {a for s in inline["PolicyDocument"]["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "ec2:StopInstances" in granted and "ec2:StartInstances" in granted and "ec2:DescribeInstances" in granted
+    assert template["Outputs"]["RoleArn"]["Value"] == {"Fn::GetAtt": ["ParkwayAccessRole", "Arn"]}
+
+
+def test_quick_create_link_prefills_the_external_id(acme, settings):
+    settings.PARKWAY_TEMPLATE_URL = "https://parkway-templates.s3.amazonaws.com/parkway-role.yaml"
+    url = onboarding.quick_create_url(acme)
+    parts = urlsplit(url)
+    assert parts.netloc == "console.aws.amazon.com"
+    route, _, query = parts.fragment.partition("?")
+    assert route == "/stacks/quickcreate"
+    params = parse_qs(query)
+    assert params["param_ExternalId"] == [acme.external_id]
+    assert params["templateURL"] == [settings.PARKWAY_TEMPLATE_URL]
+    assert params["param_ParkwayAccountId"] == ["123456789012"]
+
+
+def test_quick_create_link_is_empty_without_a_published_template(acme, settings):
+    settings.PARKWAY_TEMPLATE_URL = ""
+    assert onboarding.quick_create_url(acme) == ""
+
+
+def test_govcloud_documents_use_its_partition_and_console(acme, settings):
+    settings.PARKWAY_AWS_PARTITION = "aws-us-gov"
+    settings.PARKWAY_TEMPLATE_URL = "https://example.invalid/t.yaml"
+    assert onboarding.trust_policy(acme)["Statement"][0]["Principal"]["AWS"].startswith("arn:aws-us-gov:iam::")
+    assert "console.amazonaws-us-gov.com" in onboarding.quick_create_url(acme, region="us-gov-west-1")
