@@ -1,0 +1,172 @@
+"""Schedules and their periods.
+
+The evaluation lives in the pure module `scheduling.periods`; these models only
+store a schedule and convert it to and from the spec JSON that module reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from scheduling.periods import ScheduleError, compile_spec
+from scheduling.periods.engine import CompiledSchedule
+from tenants.models import Tenant
+
+PERIOD_FIELDS = ("begintime", "endtime", "weekdays", "monthdays", "months")
+
+
+def _time_text(value: dt.time | None) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%H:%M:%S") if value.second else value.strftime("%H:%M")
+
+
+def _parse_time(value: object) -> dt.time | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.time):
+        return value
+    parts = str(value).split(":")
+    return dt.time(*(int(p) for p in parts))
+
+
+def schedule_error_as_validation_error(exc: ScheduleError, *, period_fields: bool = False) -> ValidationError:
+    """Put a ScheduleError on the form field it is about."""
+    leaf = exc.field.rsplit(".", 1)[-1]
+    if period_fields and leaf in PERIOD_FIELDS:
+        return ValidationError({leaf: str(exc)})
+    if leaf == "timezone":
+        return ValidationError({"timezone": str(exc)})
+    if leaf == "override_status":
+        return ValidationError({"override_status": str(exc)})
+    return ValidationError(str(exc))
+
+
+class Schedule(models.Model):
+    class Override(models.TextChoices):
+        NONE = "", "None (follow the periods)"
+        RUNNING = "running", "Always running"
+        STOPPED = "stopped", "Always stopped"
+
+    # Null tenant = a global template every tenant may use.
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="schedules")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone, e.g. Europe/Berlin.")
+    enforced = models.BooleanField(default=False, help_text="Re-assert the desired state on every tick.")
+    retain_running = models.BooleanField(
+        default=False, help_text="Do not stop at the period's end a machine that was started by hand before it began."
+    )
+    stop_new_instances = models.BooleanField(default=True, help_text="Stop a machine first seen outside its period.")
+    override_status = models.CharField(max_length=10, choices=Override.choices, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="schedule_name_unique_per_tenant"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(tenant__isnull=True), name="global_schedule_name_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name if self.tenant_id else f"{self.name} (global)"
+
+    @property
+    def is_global(self) -> bool:
+        return self.tenant_id is None
+
+    def to_spec(self, periods: list[Period] | None = None) -> dict[str, Any]:
+        """The JSON form `scheduling.periods` evaluates (uses prefetched periods)."""
+        periods = list(self.periods.all()) if periods is None else periods
+        return {
+            "name": self.name,
+            "description": self.description,
+            "timezone": self.timezone,
+            "enforced": self.enforced,
+            "retain_running": self.retain_running,
+            "stop_new_instances": self.stop_new_instances,
+            "override_status": self.override_status or None,
+            "periods": [p.to_spec() for p in periods],
+        }
+
+    def compiled(self) -> CompiledSchedule:
+        return compile_spec(self.to_spec())
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], *, tenant: Tenant | None) -> tuple[Schedule, list[Period]]:
+        """Unsaved rows from a spec (validated first: raises ScheduleError)."""
+        compile_spec(spec)
+        schedule = cls(
+            tenant=tenant,
+            name=spec["name"],
+            description=spec.get("description") or "",
+            timezone=spec.get("timezone") or "UTC",
+            enforced=bool(spec.get("enforced", False)),
+            retain_running=bool(spec.get("retain_running", False)),
+            stop_new_instances=bool(spec.get("stop_new_instances", True)),
+            override_status=spec.get("override_status") or "",
+        )
+        periods = [Period.from_spec(p) for p in spec.get("periods") or []]
+        return schedule, periods
+
+    def clean(self) -> None:
+        try:
+            compile_spec({"timezone": self.timezone, "override_status": self.override_status or None, "periods": []})
+        except ScheduleError as exc:
+            raise schedule_error_as_validation_error(exc) from None
+
+
+class Period(models.Model):
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="periods")
+    begintime = models.TimeField(null=True, blank=True)
+    endtime = models.TimeField(
+        null=True, blank=True, help_text="Earlier than the begin time = an overnight window ending the next day."
+    )
+    weekdays = models.CharField(max_length=200, blank=True, help_text="e.g. mon-fri, sat#1, friL, 0-4")
+    monthdays = models.CharField(max_length=200, blank=True, help_text="e.g. 1-15, L, 15W, 1/7")
+    months = models.CharField(max_length=200, blank=True, help_text="e.g. jan-mar, oct-mar, 1/3")
+
+    class Meta:
+        ordering = ["schedule", "pk"]
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.to_spec().items() if v) or "(empty period)"
+
+    def to_spec(self) -> dict[str, str | None]:
+        return {
+            "begintime": _time_text(self.begintime),
+            "endtime": _time_text(self.endtime),
+            "weekdays": self.weekdays or None,
+            "monthdays": self.monthdays or None,
+            "months": self.months or None,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> Period:
+        def text(key: str) -> str:
+            value = spec.get(key)
+            if isinstance(value, (list, tuple)):
+                return ",".join(str(v) for v in value)
+            return "" if value is None else str(value)
+
+        return cls(
+            begintime=_parse_time(spec.get("begintime")),
+            endtime=_parse_time(spec.get("endtime")),
+            weekdays=text("weekdays"),
+            monthdays=text("monthdays"),
+            months=text("months"),
+        )
+
+    def clean(self) -> None:
+        try:
+            compile_spec({"timezone": "UTC", "periods": [self.to_spec()]})
+        except ScheduleError as exc:
+            raise schedule_error_as_validation_error(exc, period_fields=True) from None
