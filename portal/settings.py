@@ -5,6 +5,7 @@ needs a secret to start); production values are switched on by the environment.
 Every variable is documented in `.env.example` and the README.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -134,6 +135,13 @@ PARKWAY_AWS_RETRY_MODE = env.str("PARKWAY_AWS_RETRY_MODE", default="standard")
 PARKWAY_AWS_MAX_ATTEMPTS = env.int("PARKWAY_AWS_MAX_ATTEMPTS", default=5)
 # The region used for calls that need one before the account's own regions are known.
 PARKWAY_AWS_DEFAULT_REGION = env.str("PARKWAY_AWS_DEFAULT_REGION", default="us-east-1")
+# Where customers reach the portal (links in emails); the self-service page is under /app/.
+PARKWAY_PUBLIC_URL = env.str("PARKWAY_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The date after which legacy IAM-user keys stop being accepted (shown to customers).
+PARKWAY_LEGACY_DEADLINE = datetime.date.fromisoformat(env.str("PARKWAY_LEGACY_DEADLINE", default="2027-03-31"))
+# Parking: how often the tick runs, and the tag that names an instance's schedule.
+PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
+PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
 
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is
