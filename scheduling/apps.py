@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class SchedulingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "scheduling"
+
+    def ready(self) -> None:
+        from scheduling import checks  # noqa: F401  (registers system checks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -170,3 +171,146 @@ class Period(models.Model):
             compile_spec({"timezone": "UTC", "periods": [self.to_spec()]})
         except ScheduleError as exc:
             raise schedule_error_as_validation_error(exc, period_fields=True) from None
+
+
+# --- Inventory, overrides and parking records ---------------------------------
+
+
+class Resource(models.Model):
+    """A machine seen in a customer's account. Never deleted: a machine that
+    disappears is marked gone, so its parking history stays readable."""
+
+    class Kind(models.TextChoices):
+        EC2_INSTANCE = "ec2_instance", "EC2 instance"
+
+    class Source(models.TextChoices):
+        EXPLICIT = "explicit", "Set on the resource"
+        TAG = "tag", "From its schedule tag"
+        NONE = "none", "Not scheduled"
+
+    account = models.ForeignKey("tenants.CloudAccount", on_delete=models.CASCADE, related_name="resources")
+    region = models.CharField(max_length=32)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EC2_INSTANCE)
+    resource_id = models.CharField("resource ID", max_length=64)
+    name = models.CharField(max_length=256, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=20, blank=True)
+    instance_type = models.CharField(max_length=32, blank=True)
+    launch_time = models.DateTimeField(null=True, blank=True)
+    asg_name = models.CharField("Auto Scaling group", max_length=255, blank=True)
+    # Explicit assignment (admin, self-service) wins over the schedule tag.
+    schedule = models.ForeignKey(
+        Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="resources"
+    )
+    schedule_tag = models.CharField(max_length=256, blank=True, help_text="Value of the schedule tag when last seen.")
+    assignment_note = models.CharField(max_length=300, blank=True)
+    # What the planner last wanted ("" = never evaluated): transitions are
+    # detected against it, so manual starts/stops between them are respected.
+    desired_state = models.CharField(max_length=10, blank=True)
+    # Running when its period began (someone started it early): with
+    # retain_running, it is not stopped at the period's end.
+    retained_running = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    gone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["account", "region", "resource_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "region", "resource_id"], name="resource_unique_per_account_region"),
+        ]
+        indexes = [models.Index(fields=["account", "gone_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.resource_id})" if self.name else self.resource_id
+
+
+class Override(models.Model):
+    """Snooze: keep a machine running (or stopped) until a time, whatever its schedule says."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Keep running"
+        STOPPED = "stopped", "Keep stopped"
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="overrides")
+    state = models.CharField(max_length=10, choices=State.choices)
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by_label = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["resource", "until"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_state_display()} until {self.until:%Y-%m-%d %H:%M}"
+
+    def is_active(self, at: dt.datetime) -> bool:
+        return self.cancelled_at is None and self.until > at
+
+
+class ParkingLease(models.Model):
+    """One row per account: who may park it now. Claimed with a conditional
+    UPDATE, so two workers or overlapping ticks never act on one account."""
+
+    account = models.OneToOneField("tenants.CloudAccount", on_delete=models.CASCADE, primary_key=True, related_name="parking_lease")
+    until = models.DateTimeField()
+    holder = models.CharField(max_length=100, blank=True)
+
+
+class ParkingRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Some actions failed"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey("tenants.CloudAccount", on_delete=models.CASCADE, related_name="parking_runs")
+    tick_at = models.DateTimeField(help_text="The instant the schedules were evaluated for.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    planned = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    aws_calls = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["account", "-started_at"]), models.Index(fields=["status", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.account} at {self.tick_at:%Y-%m-%d %H:%M}"
+
+
+class ParkingAction(models.Model):
+    class Action(models.TextChoices):
+        START = "start", "Start"
+        STOP = "stop", "Stop"
+        SKIP = "skip", "Skip"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    run = models.ForeignKey(ParkingRun, on_delete=models.CASCADE, related_name="actions")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="parking_actions")
+    action = models.CharField(max_length=5, choices=Action.choices)
+    reason = models.CharField(max_length=300)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["outcome", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.resource_id}: {self.outcome}"

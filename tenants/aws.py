@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +91,32 @@ class _StaticProvider(CredentialProvider):
         return self.credentials
 
 
+# AWS calls made by the current thread, by operation, while counting_calls() is open.
+_call_counter: ContextVar[Counter[str] | None] = ContextVar("parkway_aws_calls", default=None)
+
+
+@contextmanager
+def counting_calls() -> Iterator[Counter[str]]:
+    """Count API calls (not retries) by operation, AssumeRole refreshes included."""
+    counter: Counter[str] = Counter()
+    token = _call_counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _call_counter.reset(token)
+
+
+def _count_call(model: Any, **kwargs: Any) -> None:
+    counter = _call_counter.get()
+    if counter is not None:
+        counter[model.name] += 1
+
+
+def _counted(client: Any) -> Any:
+    client.meta.events.register("before-call", _count_call)
+    return client
+
+
 def client_config(**overrides: Any) -> Config:
     return Config(
         retries={"mode": settings.PARKWAY_AWS_RETRY_MODE, "max_attempts": settings.PARKWAY_AWS_MAX_ATTEMPTS},
@@ -119,7 +149,7 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
     region = default_region()
 
     def create_sts_client(service_name: str, **kwargs: Any) -> Any:
-        return source.create_client(service_name, region_name=region, config=config, **kwargs)
+        return _counted(source.create_client(service_name, region_name=region, config=config, **kwargs))
 
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=create_sts_client,
@@ -193,8 +223,15 @@ def session_for(account: CloudAccount) -> boto3.Session:
     return session_for_credential(credential)
 
 
+# boto3 Sessions are not thread-safe when creating clients (clients are); cached
+# sessions are shared by threads (migrate_to_roles --concurrency), so creation is serialised.
+_client_lock = threading.Lock()
+
+
 def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
-    return session.client(service, region_name=region or default_region(), config=client_config())
+    with _client_lock:
+        made = session.client(service, region_name=region or default_region(), config=client_config())
+    return _counted(made)
 
 
 def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: bool = True) -> AwsError:

@@ -1,0 +1,23 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule as QSchedule
+
+# By name, so rerunning this (every deploy, every `make demo`) updates rather than duplicates.
+JOBS = {
+    "parkway-tick": {"func": "scheduling.tasks.tick", "minutes": lambda: settings.PARKWAY_TICK_MINUTES},
+    "parkway-inventory-sync": {"func": "scheduling.tasks.sync_inventory", "minutes": lambda: 60},
+}
+
+
+class Command(BaseCommand):
+    help = "Create or update the django-q2 schedules that drive parking."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        for name, job in JOBS.items():
+            _, created = QSchedule.objects.update_or_create(
+                name=name,
+                defaults={"func": job["func"], "schedule_type": QSchedule.MINUTES, "minutes": job["minutes"](), "repeats": -1},
+            )
+            self.stdout.write(f"{'created' if created else 'updated'} {name}: {job['func']} every {job['minutes']()} min")

@@ -1,0 +1,53 @@
+import io
+
+import pytest
+from django.core.management import call_command
+from django_q.models import Schedule as QSchedule
+
+from scheduling import checks
+
+
+@pytest.mark.parametrize(
+    "change, check_id",
+    [
+        ({"retry": 300, "timeout": 300}, "scheduling.E001"),
+        ({"retry": 100, "timeout": 300}, "scheduling.E001"),
+        ({"max_attempts": 0}, "scheduling.E002"),
+        ({"max_attempts": 50}, "scheduling.E002"),
+        ({"catch_up": True}, "scheduling.E003"),
+    ],
+)
+def test_queue_settings_are_guarded(settings, change, check_id):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, **change}
+    assert check_id in [m.id for m in checks.check_q_cluster()]
+
+
+def test_default_queue_settings_pass(settings):
+    assert checks.check_q_cluster() == []
+    assert settings.Q_CLUSTER["retry"] > settings.Q_CLUSTER["timeout"]
+
+
+def test_redis_broker_when_redis_url_is_set(monkeypatch):
+    import importlib
+
+    import portal.settings as portal_settings
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    reloaded = importlib.reload(portal_settings)
+    try:
+        assert reloaded.Q_CLUSTER["redis"] == "redis://127.0.0.1:6379/0" and "orm" not in reloaded.Q_CLUSTER
+    finally:
+        monkeypatch.delenv("REDIS_URL")
+        importlib.reload(portal_settings)
+
+
+@pytest.mark.django_db
+def test_setup_schedules_creates_then_updates_by_name(settings):
+    call_command("setup_schedules", stdout=io.StringIO())
+    settings.PARKWAY_TICK_MINUTES = 2
+    out = io.StringIO()
+    call_command("setup_schedules", stdout=out)
+    assert "updated parkway-tick" in out.getvalue()
+    tick = QSchedule.objects.get(name="parkway-tick")
+    assert (tick.func, tick.minutes, tick.schedule_type) == ("scheduling.tasks.tick", 2, QSchedule.MINUTES)
+    assert QSchedule.objects.filter(name="parkway-inventory-sync").count() == 1
