@@ -1,0 +1,17 @@
+"""Helpers shared by the scheduling management commands."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from tenants.models import Tenant
+
+
+def tenant_for_slug(slug: str | None) -> Tenant | None:
+    """The tenant a ``--tenant SLUG`` option names; None (no option) = the global templates."""
+    if slug is None:
+        return None
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise CommandError(f"No tenant with slug {slug!r}. Leave out --tenant for the global templates.")
+    return tenant
