@@ -40,7 +40,10 @@ def schedule_error_as_validation_error(exc: ScheduleError, *, period_fields: boo
     """Put a ScheduleError on the form field it is about."""
     leaf = exc.field.rsplit(".", 1)[-1]
     if period_fields and leaf in PERIOD_FIELDS:
-        return ValidationError({leaf: str(exc)})
+        # On the field itself the engine's location ("periods[0].") would mislead.
+        return ValidationError({leaf: f"{exc.token!r} {exc.reason}"})
+    if period_fields and leaf.startswith("periods["):
+        return ValidationError("Set at least one of begin time, end time, weekdays, monthdays or months.")
     if leaf == "timezone":
         return ValidationError({"timezone": str(exc)})
     if leaf == "override_status":
@@ -73,7 +76,10 @@ class Schedule(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="schedule_name_unique_per_tenant"),
             models.UniqueConstraint(
-                fields=["name"], condition=Q(tenant__isnull=True), name="global_schedule_name_unique"
+                fields=["name"],
+                condition=Q(tenant__isnull=True),
+                name="global_schedule_name_unique",
+                violation_error_message="A global template with this name already exists.",
             ),
         ]
 
@@ -113,7 +119,7 @@ class Schedule(models.Model):
             enforced=bool(spec.get("enforced", False)),
             retain_running=bool(spec.get("retain_running", False)),
             stop_new_instances=bool(spec.get("stop_new_instances", True)),
-            override_status=spec.get("override_status") or "",
+            override_status=(spec.get("override_status") or "").lower(),
         )
         periods = [Period.from_spec(p) for p in spec.get("periods") or []]
         return schedule, periods

@@ -19,6 +19,7 @@ export PARKWAY_ENCRYPTION_KEYS="$(cat "$DEMO_DIR/encryption.key")"
 export DATABASE_URL="sqlite:///$PWD/$DEMO_DIR/demo.sqlite3"
 export PARKWAY_AWS_ACCOUNT_ID=123456789012   # the stand-in's default account plays Parkway's own
 export AWS_ENDPOINT_URL="http://127.0.0.1:$AWS_PORT"
+export PARKWAY_TICK_MINUTES=1 Q_WORKERS=1   # parking visible within minutes; one worker suits SQLite
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
@@ -42,10 +43,16 @@ done
 
 $PY manage.py migrate --verbosity 0
 $PY manage.py seed_demo | tee "$DEMO_DIR/login.txt"
+$PY manage.py setup_schedules
+
+$PY manage.py qcluster > "$DEMO_DIR/worker.log" 2>&1 &
+pids+=($!)
 
 echo
 echo "Parkway demo: http://127.0.0.1:$WEB_PORT/admin/  (AWS stand-in on $AWS_ENDPOINT_URL)"
-echo "In admin, select the three accounts and run \"Test connection\". Ctrl-C stops everything."
+echo "In admin, select the three accounts and run \"Test connection\"."
+echo "Watch Parking runs: within ~3 minutes Acme's us-east-1 machines are parked, within ~5 Globex's are started"
+echo "(worker log: $DEMO_DIR/worker.log). Ctrl-C stops everything."
 $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload &
 pids+=($!)
 wait -n "${pids[@]}"

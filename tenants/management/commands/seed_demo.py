@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -16,11 +17,17 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
+
+from scheduling.models import Schedule
 
 from tenants import demo, services
 from tenants.models import Membership, Tenant
 
 DEMO_REGIONS = ["us-east-1", "eu-west-1"]
+# Tags: Acme's us-east-1 machines run until a few minutes after the demo starts
+# and are then parked; Globex's start a few minutes later; the rest follow a
+# Berlin office-hours template (see _seed_schedules).
 CUSTOMERS = [
     # slug, name, account, how it connects, instances per region
     ("acme", "Acme Robotics", "111111111111", "role", 4),
@@ -44,6 +51,7 @@ class Command(BaseCommand):
             raise CommandError("Set PARKWAY_AWS_ACCOUNT_ID (the stand-in's default account is 123456789012).")
         password = options["staff_password"] or secrets.token_urlsafe(9)
         with transaction.atomic():
+            self._seed_schedules()
             for slug, name, account_id, method, per_region in CUSTOMERS:
                 self._seed_customer(slug, name, account_id, method, per_region, ours)
             User = get_user_model()
@@ -51,12 +59,37 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Staff login: {options['staff_username']} / {password}")
 
+    def _seed_schedules(self) -> None:
+        """Global templates; two are relative to now so parking shows within minutes."""
+        now = timezone.now().astimezone(dt.timezone.utc)
+
+        def hhmm(minutes: int) -> str:
+            return (now + dt.timedelta(minutes=minutes)).strftime("%H:%M")
+
+        specs = [
+            {"name": "office-hours", "description": "Mon–Fri 08:00–18:00 in Berlin", "timezone": "Europe/Berlin",
+             "periods": [{"begintime": "08:00", "endtime": "18:00", "weekdays": "mon-fri"}]},
+            {"name": "demo-park-soon", "description": "Running now, parked 3 minutes after the demo starts",
+             "timezone": "UTC", "periods": [{"begintime": hhmm(-60), "endtime": hhmm(3)}]},
+            {"name": "demo-start-soon", "description": "Stopped now, started 5 minutes after the demo starts",
+             "timezone": "UTC", "periods": [{"begintime": hhmm(5), "endtime": hhmm(120)}]},
+        ]
+        for spec in specs:
+            schedule, periods = Schedule.from_spec(spec, tenant=None)
+            schedule.save()
+            for period in periods:
+                period.schedule = schedule
+                period.save()
+        self.stdout.write("  Schedules: office-hours, demo-park-soon (parks in ~3 min), demo-start-soon (starts in ~5 min)")
+
     def _seed_customer(self, slug: str, name: str, account_id: str, method: str, per_region: int, ours: str) -> None:
         tenant = Tenant.objects.create(name=name, slug=slug, contact_emails=f"ops@{slug}.example")
         member = get_user_model().objects.create_user(f"{slug}-admin", f"admin@{slug}.example", None)
         Membership.objects.create(user=member, tenant=tenant, role=Membership.Role.ADMIN)
-        for region in DEMO_REGIONS:
-            demo.seed_instances(account_id, region, per_region, tags={"Schedule": "office-hours"})
+        demo_tags = {"acme": ("demo-park-soon", "running"), "globex": ("demo-start-soon", "stopped")}
+        tag, state = demo_tags.get(slug, ("office-hours", "running"))
+        demo.seed_instances(account_id, DEMO_REGIONS[0], per_region, tags={"Schedule": tag, "Name": f"{slug}-app"}, state=state)
+        demo.seed_instances(account_id, DEMO_REGIONS[1], per_region, tags={"Schedule": "office-hours", "Name": f"{slug}-batch"})
         if method == "legacy":
             key_id, secret = demo.seed_legacy_user(account_id)
             # Legacy keys are sunset; the demo recreates a customer from before it.
