@@ -7,14 +7,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import QuerySet
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from scheduling.models import Period, Schedule
+from scheduling import actions as resource_actions
+from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
+from scheduling.selectors import desired_now
 from scheduling.periods import ScheduleError, summarize, week_grid
 from tenants.services import audit_record
 
@@ -155,3 +158,210 @@ class ScheduleAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
         for tenant, details in deleted:
             audit_record(action="schedule.deleted", actor=request.user, tenant=tenant, details=details)
+
+
+# --- Inventory and parking ------------------------------------------------------
+
+class ResourceChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # The desired state of the whole page at once: a few queries, not one per row.
+        wanted = desired_now(self.result_list, at=timezone.now())
+        for resource in self.result_list:
+            resource.desired_now = wanted.get(resource.pk)
+
+
+class AssignmentSourceFilter(admin.SimpleListFilter):
+    title = "assignment"
+    parameter_name = "assigned"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(v, label) for v, label in Resource.Source.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == Resource.Source.EXPLICIT:
+            return queryset.filter(schedule__isnull=False)
+        if self.value() == Resource.Source.TAG:
+            return queryset.filter(schedule__isnull=True).exclude(schedule_tag="")
+        if self.value() == Resource.Source.NONE:
+            return queryset.filter(schedule__isnull=True, schedule_tag="")
+        return queryset
+
+
+class AsgFilter(admin.SimpleListFilter):
+    title = "managed by Auto Scaling"
+    parameter_name = "asg"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(asg_name="")
+        if self.value() == "no":
+            return queryset.filter(asg_name="")
+        return queryset
+
+
+class SnoozedFilter(admin.SimpleListFilter):
+    title = "snoozed"
+    parameter_name = "snoozed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Has an active snooze"), ("no", "No snooze")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            active = Override.objects.filter(resource=OuterRef("pk"), cancelled_at__isnull=True, until__gt=timezone.now())
+            queryset = queryset.annotate(snoozed=Exists(active))
+            return queryset.filter(snoozed=self.value() == "yes")
+        return queryset
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
+    list_filter = (
+        ("account__tenant", admin.RelatedOnlyFieldListFilter), "region", "state",
+        ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter,
+    )
+    list_select_related = ("account__tenant", "schedule")
+    search_fields = ("resource_id", "name", "tags", "account__account_id")
+    raw_id_fields = ("account",)
+    autocomplete_fields = ("schedule",)
+    readonly_fields = (
+        "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
+        "schedule_tag", "assignment_note", "desired_state", "retained_running", "first_seen_at", "last_seen_at", "gone_at",
+    )
+    actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")
+    list_per_page = 100
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ResourceChangeList
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # resources come from inventory
+
+    @admin.display(description="tenant", ordering="account__tenant__name")
+    def tenant(self, obj: Resource) -> str:
+        return obj.account.tenant.name
+
+    @admin.display(description="account", ordering="account__account_id")
+    def account_id(self, obj: Resource) -> str:
+        return obj.account.account_id
+
+    @admin.display(description="schedule")
+    def schedule_display(self, obj: Resource) -> str:
+        if obj.schedule_id:
+            return f"{obj.schedule.name} (assigned)"
+        if obj.schedule_tag:
+            return obj.assignment_note or f"{obj.schedule_tag} (tag)"
+        return "—"
+
+    @admin.display(description="desired now")
+    def desired_display(self, obj: Resource) -> str:
+        wanted = getattr(obj, "desired_now", None) or desired_now([obj], at=timezone.now()).get(obj.pk)
+        return wanted.reason if wanted else "—"
+
+    def _act(self, request: HttpRequest, queryset: QuerySet, action: str) -> None:
+        report = resource_actions.resources_act_now(resources=queryset.select_related("account__tenant"), action=action, actor=request.user)
+        verb = "Stopped" if action == "stop" else "Started"
+        if report.succeeded:
+            self.message_user(request, f"{verb} {len(report.succeeded)} machine(s).", messages.SUCCESS)
+        for resource_id, message in report.failed:
+            self.message_user(request, f"{resource_id}: {message}", messages.ERROR)
+
+    @admin.action(description="Park now (stop)", permissions=["change"])
+    def park_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._act(request, queryset, "stop")
+
+    @admin.action(description="Start now", permissions=["change"])
+    def start_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._act(request, queryset, "start")
+
+    @admin.action(description="Snooze 2 h (keep as it is now)", permissions=["change"])
+    def snooze_two_hours(self, request: HttpRequest, queryset: QuerySet) -> None:
+        until = timezone.now() + dt.timedelta(hours=2)
+        count = 0
+        for resource in queryset.select_related("account__tenant"):
+            state = "stopped" if resource.state in ("stopped", "stopping") else "running"
+            resource_actions.override_create(resource=resource, state=state, until=until, actor=request.user, reason="snoozed from admin")
+            count += 1
+        self.message_user(request, f"Snoozed {count} machine(s) until {until:%H:%M %Z}.", messages.SUCCESS)
+
+    @admin.action(description="Clear snooze", permissions=["change"])
+    def clear_snooze(self, request: HttpRequest, queryset: QuerySet) -> None:
+        cleared = sum(
+            resource_actions.override_clear(resource=r, actor=request.user) for r in queryset.select_related("account__tenant")
+        )
+        self.message_user(request, f"Cleared {cleared} snooze(s).", messages.SUCCESS)
+
+
+@admin.register(Override)
+class OverrideAdmin(admin.ModelAdmin):
+    list_display = ("resource", "state", "until", "reason", "created_by_label", "created_at", "cancelled_at")
+    list_select_related = ("resource",)
+    list_filter = ("state",)
+    search_fields = ("resource__resource_id", "resource__name", "reason")
+    readonly_fields = ("resource", "state", "until", "reason", "created_by", "created_by_label", "created_at", "cancelled_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ParkingActionInline(admin.TabularInline):
+    model = ParkingAction
+    extra = 0
+    fields = ("resource", "action", "reason", "outcome", "error_code", "error_message")
+    readonly_fields = fields
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("resource")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ParkingRun)
+class ParkingRunAdmin(ReadOnlyAdmin):
+    list_display = ("started_at", "account", "tenant", "status", "planned", "succeeded", "failed", "skipped", "calls", "error")
+    list_filter = ("status", ("account", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("account__tenant",)
+    search_fields = ("account__account_id", "account__tenant__name")
+    date_hierarchy = "started_at"
+    inlines = (ParkingActionInline,)
+
+    @admin.display(description="tenant")
+    def tenant(self, obj: ParkingRun) -> str:
+        return obj.account.tenant.name
+
+    @admin.display(description="AWS calls")
+    def calls(self, obj: ParkingRun) -> str:
+        return ", ".join(f"{op} {n}" for op, n in sorted(obj.aws_calls.items())) or "—"
+
+
+@admin.register(ParkingAction)
+class ParkingActionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "resource", "account", "action", "outcome", "reason", "error_code")
+    list_filter = ("outcome", "action", ("run__account", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("resource", "run__account")
+    search_fields = ("resource__resource_id", "resource__name", "error_code", "run__account__account_id")
+
+    @admin.display(description="account")
+    def account(self, obj: ParkingAction) -> str:
+        return obj.run.account.account_id

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,9 +31,12 @@ from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
 
-# Longer than a task may run (Q_CLUSTER timeout), so a crashed worker's lease
-# expires by itself and the next tick carries on.
-LEASE_SECONDS = 600
+
+
+def lease_seconds() -> int:
+    """Longer than a task may run (Q_CLUSTER timeout), so a crashed worker's
+    lease expires by itself and a later tick carries on."""
+    return int(settings.Q_CLUSTER.get("timeout", 300)) + 60
 
 
 @dataclass
@@ -65,7 +69,7 @@ def claim_lease(account_id: int, *, now: dt.datetime) -> bool:
     )
     holder = f"{socket.gethostname()}:{os.getpid()}"[:100]
     claimed = ParkingLease.objects.filter(account_id=account_id, until__lt=now).update(
-        until=now + dt.timedelta(seconds=LEASE_SECONDS), holder=holder
+        until=now + dt.timedelta(seconds=lease_seconds()), holder=holder
     )
     return claimed == 1
 

@@ -19,7 +19,7 @@ export PARKWAY_ENCRYPTION_KEYS="$(cat "$DEMO_DIR/encryption.key")"
 export DATABASE_URL="sqlite:///$PWD/$DEMO_DIR/demo.sqlite3"
 export PARKWAY_AWS_ACCOUNT_ID=123456789012   # the stand-in's default account plays Parkway's own
 export AWS_ENDPOINT_URL="http://127.0.0.1:$AWS_PORT"
-export PARKWAY_TICK_MINUTES=1 Q_WORKERS=1   # parking visible within minutes; one worker suits SQLite
+export PARKWAY_TICK_MINUTES=1 Q_WORKERS=1 Q_TIMEOUT=120 Q_RETRY=150   # parking visible within minutes; one worker suits SQLite
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 

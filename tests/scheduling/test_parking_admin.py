@@ -1,0 +1,143 @@
+import datetime as dt
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from scheduling import parking
+from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
+from tenants import services
+from tenants.models import AuditEvent
+from tests.conftest import ACME_ACCOUNT
+from tests.scheduling.test_parking import TUESDAY_EVENING, connect, office_hours, states
+
+pytestmark = pytest.mark.django_db
+
+
+def bulk_resources(account, start, count, *, schedule=None, tag="office"):
+    now = timezone.now()
+    Resource.objects.bulk_create([
+        Resource(account=account, region="us-east-1", resource_id=f"i-{i:017x}", name=f"web-{i}", state="running",
+                 schedule=schedule, schedule_tag=tag, first_seen_at=now, last_seen_at=now)
+        for i in range(start, start + count)
+    ])
+
+
+def test_resource_changelist_queries_stay_flat_up_to_1000_rows(staff_client, acme):
+    office_hours(acme)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 10)
+    url = reverse("admin:scheduling_resource_changelist")
+    with CaptureQueriesContext(connection) as small:
+        assert staff_client.get(url).status_code == 200
+    bulk_resources(account, 10, 990)
+    with CaptureQueriesContext(connection) as big:
+        response = staff_client.get(url)
+    assert response.status_code == 200
+    assert len(big) == len(small), "\n".join(q["sql"] for q in big.captured_queries)
+    body = response.content.decode()
+    assert "schedule office (from tag)" in body
+
+
+@pytest.mark.parametrize("url_name", ["admin:scheduling_parkingrun_changelist", "admin:scheduling_parkingaction_changelist"])
+def test_parking_record_changelists_are_flat(staff_client, acme, url_name):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 300)
+    resources = list(Resource.objects.all())
+
+    def add_runs(n):
+        now = timezone.now()
+        for _ in range(n):
+            run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now, status="partial")
+            ParkingAction.objects.bulk_create([
+                ParkingAction(run=run, resource=r, action="stop", reason="schedule office", outcome="failed", error_code="X")
+                for r in resources[:100]
+            ])
+
+    add_runs(1)
+    with CaptureQueriesContext(connection) as small:
+        assert staff_client.get(reverse(url_name)).status_code == 200
+    add_runs(3)
+    with CaptureQueriesContext(connection) as big:
+        assert staff_client.get(reverse(url_name), {"outcome": "failed"} if "action" in url_name else {"status": "partial"}).status_code == 200
+    assert len(big) <= len(small) + 1
+
+
+def test_desired_state_now_explains_unknown_schedules_and_snoozes(staff_client, acme):
+    office_hours(acme)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="nope")
+    bulk_resources(account, 1, 1)
+    snoozed = Resource.objects.get(resource_id=f"i-{1:017x}")
+    Override.objects.create(resource=snoozed, state="running", until=timezone.now() + dt.timedelta(hours=2))
+    body = staff_client.get(reverse("admin:scheduling_resource_changelist")).content.decode()
+    assert "schedule &#x27;nope&#x27; not found" in body or "schedule 'nope' not found" in body
+    assert "snoozed until" in body
+    only_snoozed = staff_client.get(reverse("admin:scheduling_resource_changelist"), {"snoozed": "yes"}).content.decode()
+    assert snoozed.resource_id in only_snoozed and f"i-{0:017x}" not in only_snoozed
+
+
+def test_park_now_and_start_now_actions(staff_client, acme, standin):
+    office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING - dt.timedelta(hours=8))  # inventory, in period
+    pks = list(Resource.objects.values_list("pk", flat=True))
+    url = reverse("admin:scheduling_resource_changelist")
+    response = staff_client.post(url, {"action": "park_now", ACTION_CHECKBOX_NAME: pks}, follow=True)
+    assert b"Stopped 2 machine(s)" in response.content
+    assert set(states(ACME_ACCOUNT, "us-east-1").values()) == {"stopped"}
+    staff_client.post(url, {"action": "start_now", ACTION_CHECKBOX_NAME: pks[:1]}, follow=True)
+    assert sorted(states(ACME_ACCOUNT, "us-east-1").values()) == ["running", "stopped"]
+    assert AuditEvent.objects.filter(action="resource.stop_now", actor_label="staff").exists()
+    assert ParkingAction.objects.filter(reason="stop now by staff", outcome="succeeded").count() == 2
+
+
+def test_snooze_and_clear_snooze_actions(staff_client, acme):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 2)
+    pks = list(Resource.objects.values_list("pk", flat=True))
+    url = reverse("admin:scheduling_resource_changelist")
+    staff_client.post(url, {"action": "snooze_two_hours", ACTION_CHECKBOX_NAME: pks})
+    overrides = Override.objects.all()
+    assert overrides.count() == 2 and {o.state for o in overrides} == {"running"}
+    assert all(dt.timedelta(minutes=119) < o.until - timezone.now() <= dt.timedelta(hours=2) for o in overrides)
+    staff_client.post(url, {"action": "clear_snooze", ACTION_CHECKBOX_NAME: pks})
+    assert Override.objects.filter(cancelled_at__isnull=True).count() == 0
+    assert Override.objects.count() == 2  # kept as history
+    assert AuditEvent.objects.filter(action="resource.snooze_cleared").count() == 2
+
+
+def test_override_create_rejects_bad_input(acme):
+    from django.core.exceptions import ValidationError
+
+    from scheduling.actions import override_create
+
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1)
+    resource = Resource.objects.get()
+    now = timezone.now()
+    for kwargs, field in [
+        ({"state": "paused", "until": now + dt.timedelta(hours=1)}, "state"),
+        ({"state": "running", "until": now - dt.timedelta(hours=1)}, "until"),
+        ({"state": "running", "until": now + dt.timedelta(days=31)}, "until"),
+        ({"state": "running", "until": dt.datetime(2030, 1, 1)}, "until"),
+    ]:
+        with pytest.raises(ValidationError) as exc:
+            override_create(resource=resource, actor="cli", **kwargs)
+        assert field in exc.value.message_dict
+    assert not Override.objects.exists()
+
+
+def test_schedule_assignment_in_resource_admin(staff_client, acme):
+    schedule = office_hours(acme)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="")
+    resource = Resource.objects.get()
+    response = staff_client.post(reverse("admin:scheduling_resource_change", args=[resource.pk]), {"schedule": schedule.pk})
+    assert response.status_code == 302
+    resource.refresh_from_db()
+    assert resource.schedule == schedule
+    assert Schedule.objects.count() == 1
