@@ -161,7 +161,15 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
             "DurationSeconds": settings.PARKWAY_ASSUME_ROLE_SECONDS,
         },
     )
-    credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+    def fetch_credentials() -> dict[str, Any]:
+        # Raised from inside any API call that needs fresh credentials: name the
+        # role here, where it is known, rather than in every caller.
+        try:
+            return fetcher.fetch_credentials()
+        except (ClientError, BotoCoreError) as exc:
+            raise translate_error(exc, role_arn=role_arn) from exc
+
+    credentials = DeferredRefreshableCredentials(refresh_using=fetch_credentials, method="assume-role")
     return _session_with(credentials)
 
 
