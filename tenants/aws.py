@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import (
@@ -129,14 +130,25 @@ def default_region() -> str:
     return settings.PARKWAY_AWS_DEFAULT_REGION or PARTITION_DEFAULT_REGION.get(settings.PARKWAY_AWS_PARTITION, "us-east-1")
 
 
+# Parsing EC2's service model takes a good fraction of a second; one loader
+# shared by every session parses it once per process instead of once per session.
+_loader = botocore.loaders.create_loader()
+
+
+def _botocore_session() -> botocore.session.Session:
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _loader)
+    return core
+
+
 def _session_with(credentials: Any) -> boto3.Session:
-    core = botocore.session.Session()
+    core = _botocore_session()
     core.register_component("credential_provider", CredentialResolver([_StaticProvider(credentials)]))
     return boto3.Session(botocore_session=core, region_name=default_region())
 
 
 def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) -> boto3.Session:
-    source = botocore.session.get_session()
+    source = _botocore_session()
     source_credentials = source.get_credentials()
     if source_credentials is None:
         raise AwsError(
@@ -202,6 +214,7 @@ def session_for_credential(credential: CloudCredential, *, cached: bool = True) 
                 "This credential was retired and its secret destroyed.", code="CredentialRetired", permanent=True
             )
         return boto3.Session(
+            botocore_session=_botocore_session(),
             aws_access_key_id=credential.access_key_id,
             aws_secret_access_key=credential.secret_access_key,
             region_name=default_region(),
