@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Also SIGINT: a shell starts background jobs with SIGINT ignored, and Python
+    # then never turns it into KeyboardInterrupt on its own.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"AWS stand-in (moto) listening on {url}", flush=True)
     try:
         httpd.serve_forever()
