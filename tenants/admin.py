@@ -1,5 +1,6 @@
 """Admin for customer-success staff: find a tenant, see who is still on legacy
-keys, test connections. Actions call services; secrets are never shown."""
+keys, test connections, migrate accounts to roles and ask customers to.
+Actions call services; secrets are never shown."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from tenants import services
+from tenants.emails import tenant_email_migration_instructions
+from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import account_verify
@@ -59,7 +62,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("external_id", "created_at")
     fields = ("name", "slug", "contact_emails", "external_id", "created_at")
     inlines = (AccountInline, MembershipInline)
-    actions = ("rotate_external_id",)
+    actions = ("rotate_external_id", "email_migration_instructions")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         legacy = Q(accounts__credentials__retired_at__isnull=True, accounts__credentials__kind=CloudCredential.Kind.LEGACY_USER)
@@ -100,6 +103,28 @@ class TenantAdmin(admin.ModelAdmin):
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )
+
+    @admin.action(description="Email migration instructions", permissions=["change"])
+    def email_migration_instructions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        send_migration_instructions(self, request, {tenant: None for tenant in queryset})
+
+
+def send_migration_instructions(
+    model_admin: admin.ModelAdmin, request: HttpRequest, selection: dict[Tenant, list[CloudAccount] | None]
+) -> None:
+    """One message per tenant; tenants without contacts or legacy accounts are reported, not skipped silently."""
+    sent = 0
+    for tenant, accounts in selection.items():
+        outcome = tenant_email_migration_instructions(tenant=tenant, accounts=accounts, actor=request.user)
+        sent += outcome.sent
+        if outcome.sent:
+            level = messages.SUCCESS
+        elif outcome.accounts:  # legacy accounts, but nobody to tell
+            level = messages.ERROR
+        else:
+            level = messages.INFO
+        model_admin.message_user(request, outcome.message, level)
+    model_admin.message_user(request, f"Migration instructions sent to {sent} of {len(selection)} tenant(s).")
 
 
 class AuthMethodFilter(admin.SimpleListFilter):
@@ -192,8 +217,10 @@ class CloudAccountAdmin(admin.ModelAdmin):
     search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
     readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "created_at")
     inlines = (CredentialInline,)
-    actions = ("test_connection",)
+    actions = ("test_connection", "migrate_to_role", "email_migration_instructions")
     list_per_page = 100
+    # A request verifies every selected role; larger batches belong to `manage.py migrate_to_roles`.
+    max_migration_batch = 100
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).with_auth_kind()
@@ -251,6 +278,70 @@ class CloudAccountAdmin(admin.ModelAdmin):
             else:
                 level = messages.SUCCESS
             self.message_user(request, f"{account.tenant} / {account.account_id}: {result.message}", level)
+
+    @admin.action(description="Migrate to IAM role…", permissions=["change"])
+    def migrate_to_role(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """Confirmation page (pre-check of each proposed role, ARN editable per account),
+        then the switch and one message per account."""
+        accounts = list(queryset.select_related("tenant").order_by("tenant__name", "account_id"))
+        if len(accounts) > self.max_migration_batch:
+            self.message_user(
+                request,
+                f"{len(accounts)} accounts selected: migrate at most {self.max_migration_batch} here, "
+                "or use `manage.py migrate_to_roles` for bulk runs.",
+                messages.ERROR,
+            )
+            return None
+        role_arns = {a.pk: request.POST.get(f"role_arn_{a.pk}", "").strip() or a.conventional_role_arn for a in accounts}
+        if request.POST.get("confirm") == "yes":
+            results = accounts_migrate_to_role(accounts=accounts, role_arns=role_arns, actor=request.user)
+            self._report_migrations(request, results)
+            return None
+        checks = {r.account.pk: r for r in accounts_migrate_to_role(accounts=accounts, role_arns=role_arns, actor=request.user, dry_run=True)}
+        rows = [
+            {
+                "account": a,
+                "auth_method": auth_method_html(a.auth_kind),
+                "role_arn": role_arns[a.pk],
+                "check": checks[a.pk],
+                "on_role": checks[a.pk].outcome is Outcome.ALREADY_ON_ROLE,
+            }
+            for a in accounts
+        ]
+        return TemplateResponse(
+            request,
+            "admin/tenants/cloudaccount/migrate_to_role.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Migrate to IAM role",
+                "rows": rows,
+                "ready": sum(1 for r in rows if r["check"].outcome is Outcome.READY),
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _report_migrations(self, request: HttpRequest, results: list[MigrationResult]) -> None:
+        levels = {Outcome.MIGRATED: messages.SUCCESS, Outcome.ALREADY_ON_ROLE: messages.INFO, Outcome.FAILED: messages.ERROR}
+        results = sorted(results, key=lambda r: (r.account.tenant.name, r.account.account_id))
+        for result in results:
+            account = result.account
+            self.message_user(
+                request, f"{account.tenant} / {account.account_id}: {result.message}", levels.get(result.outcome, messages.WARNING)
+            )
+        migrated = sum(r.outcome is Outcome.MIGRATED for r in results)
+        failed = sum(r.outcome is Outcome.FAILED for r in results)
+        summary = f"{migrated} account(s) migrated, {failed} failed"
+        if migrated:
+            summary += ". Ask each migrated customer to delete the IAM user's access key Parkway used (named above)"
+        self.message_user(request, summary + ".", messages.ERROR if failed else messages.SUCCESS)
+
+    @admin.action(description="Email migration instructions", permissions=["change"])
+    def email_migration_instructions(self, request: HttpRequest, queryset: QuerySet) -> None:
+        selection: dict[Tenant, list[CloudAccount] | None] = {}
+        for account in queryset.select_related("tenant").order_by("tenant__name", "account_id"):
+            selection.setdefault(account.tenant, []).append(account)
+        send_migration_instructions(self, request, selection)
 
 
 @admin.register(CloudCredential)
