@@ -85,6 +85,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# The self-service pages (/app/) sign people in with Django's auth views.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "tenants:overview"
+
+# Holds the per-user throttle of connection tests. Local memory counts per
+# process; point CACHE_URL at Redis (redis://…) to share the count between workers.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parkway <noreply@parkway.invalid>")
@@ -144,6 +153,8 @@ PARKWAY_LEGACY_DEADLINE = datetime.date.fromisoformat(env.str("PARKWAY_LEGACY_DE
 # Parking: how often the tick runs, and the tag that names an instance's schedule.
 PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
+# Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
+PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
 
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is

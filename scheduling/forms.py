@@ -1,0 +1,228 @@
+"""Self-service forms for machines and schedules: parse what people type.
+
+Period rules are the engine's (`Period.clean` compiles the period), so a form
+shows the same message, on the same field, as the admin and the import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from scheduling.models import Override, Period, Schedule
+from tenants.models import CloudAccount
+
+# The states EC2 reports, in the order people think of them.
+INSTANCE_STATES = ("running", "pending", "stopping", "stopped", "shutting-down", "terminated")
+SNOOZE_HOURS = ((1, "1 hour"), (2, "2 hours"), (4, "4 hours"), (8, "8 hours"), (24, "24 hours"))
+MAX_PERIODS = 20
+
+
+@lru_cache(maxsize=1)
+def timezone_choices() -> list[tuple[str, str]]:
+    # available_timezones() reads the tz database from disk: once per process.
+    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+    return [("UTC", "UTC")] + [(z, z) for z in zones if z != "UTC"]
+
+
+def schedule_groups(schedules: list[Schedule]) -> list[tuple[str, list[tuple[str, str]]]]:
+    own = [(str(s.pk), s.name) for s in schedules if s.tenant_id is not None]
+    shared = [(str(s.pk), s.name) for s in schedules if s.tenant_id is None]
+    groups = []
+    if own:
+        groups.append(("Your schedules", own))
+    if shared:
+        groups.append(("Global templates", shared))
+    return groups
+
+
+class ResourceFilterForm(forms.Form):
+    """GET filters of the resources page; every field optional."""
+
+    account = forms.ChoiceField(required=False)
+    region = forms.ChoiceField(required=False)
+    state = forms.ChoiceField(required=False, choices=[("", "Any state")] + [(s, s) for s in INSTANCE_STATES])
+    schedule = forms.ChoiceField(required=False)
+
+    def __init__(self, *args: Any, accounts: list[CloudAccount], schedules: list[Schedule], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [("", "All accounts")] + [(str(a.pk), str(a)) for a in accounts]
+        regions = sorted({region for a in accounts for region in a.regions})
+        self.fields["region"].choices = [("", "All regions")] + [(r, r) for r in regions]
+        self.fields["schedule"].choices = [
+            ("", "Any schedule"),
+            ("tag", "From its schedule tag"),
+            ("none", "Not scheduled"),
+            *schedule_groups(schedules),
+        ]
+
+
+class AssignScheduleForm(forms.Form):
+    schedule = forms.ChoiceField(
+        label="Schedule",
+        required=False,
+        help_text="“Use the tag” follows the machine's Schedule tag, as AWS Instance Scheduler does.",
+    )
+
+    def __init__(self, *args: Any, schedules: list[Schedule], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schedules = {str(s.pk): s for s in schedules}
+        self.fields["schedule"].choices = [("", "Use the tag")] + schedule_groups(schedules)
+
+    def clean_schedule(self) -> Schedule | None:
+        value = self.cleaned_data["schedule"]
+        return self.schedules[value] if value else None
+
+
+class SnoozeForm(forms.Form):
+    """Keep a machine running or stopped for some hours, or until a time in `zone`."""
+
+    # Read as a sentence on the page: "Keep [running] until […]".
+    state = forms.ChoiceField(
+        label="Keep", choices=[(value, value) for value in Override.State.values], initial=Override.State.RUNNING
+    )
+    hours = forms.TypedChoiceField(
+        label="For", choices=[("", "—")] + list(SNOOZE_HOURS), coerce=int, empty_value=None, required=False
+    )
+    until = forms.DateTimeField(
+        label="Until",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    reason = forms.CharField(label="Reason (optional)", required=False, max_length=300)
+
+    def __init__(self, *args: Any, zone: zoneinfo.ZoneInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+        self.fields["until"].help_text = f"Time in {zone.key}."
+
+    def clean_until(self) -> dt.datetime | None:
+        value = self.cleaned_data["until"]
+        if value is None:
+            return None
+        # DateTimeField read the typed wall-clock time in the current time zone;
+        # the person meant the machine's schedule's zone.
+        wall = timezone.localtime(value).replace(tzinfo=None)
+        return wall.replace(tzinfo=self.zone)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        hours, until = data.get("hours"), data.get("until")
+        if "until" in self.errors or "hours" in self.errors:
+            return data
+        if hours is None and until is None:
+            raise forms.ValidationError("Choose for how long, or until when.", code="no_end")
+        if hours is not None and until is not None:
+            raise forms.ValidationError("Choose either a number of hours or an end time, not both.", code="two_ends")
+        return data
+
+    def end(self, *, now: dt.datetime) -> dt.datetime:
+        data = self.cleaned_data
+        return data["until"] if data.get("until") else now + dt.timedelta(hours=data["hours"])
+
+
+class ScheduleForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    timezone = forms.ChoiceField(label="Time zone", initial="UTC")
+    override_status = forms.ChoiceField(
+        label="Override", required=False, choices=Schedule.Override.choices,
+        help_text="Ignore the periods and keep machines always running or always stopped.",
+    )
+    enforced = forms.BooleanField(required=False, help_text=Schedule._meta.get_field("enforced").help_text)
+    retain_running = forms.BooleanField(required=False, help_text=Schedule._meta.get_field("retain_running").help_text)
+    stop_new_instances = forms.BooleanField(
+        required=False, initial=True, help_text=Schedule._meta.get_field("stop_new_instances").help_text
+    )
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = timezone_choices()
+        if editing:
+            # Saving goes by name (schedule_save_from_spec), so a name is fixed once created.
+            self.fields["name"].disabled = True
+            self.fields["name"].help_text = "The name cannot change: machines' Schedule tags refer to it."
+
+    def clean_name(self) -> str:
+        return self.cleaned_data["name"].strip()
+
+
+class PeriodForm(forms.Form):
+    begintime = forms.TimeField(label="Begin", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    endtime = forms.TimeField(label="End", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    weekdays = forms.CharField(label="Weekdays", required=False, max_length=200, help_text="e.g. mon-fri")
+    monthdays = forms.CharField(label="Days of month", required=False, max_length=200, help_text="e.g. 1-15, L")
+    months = forms.CharField(label="Months", required=False, max_length=200, help_text="e.g. jan-mar")
+
+    @property
+    def is_blank(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return not any(data.get(name) for name in ("begintime", "endtime", "weekdays", "monthdays", "months"))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors or self.is_blank:
+            return data
+        period = Period(
+            begintime=data.get("begintime"),
+            endtime=data.get("endtime"),
+            weekdays=data.get("weekdays") or "",
+            monthdays=data.get("monthdays") or "",
+            months=data.get("months") or "",
+        )
+        period.clean()  # the engine's verdict, put on the field it is about
+        return data
+
+    def to_spec(self) -> dict[str, str | None]:
+        data = self.cleaned_data
+        return {
+            "begintime": data["begintime"].strftime("%H:%M") if data.get("begintime") else None,
+            "endtime": data["endtime"].strftime("%H:%M") if data.get("endtime") else None,
+            "weekdays": data.get("weekdays") or None,
+            "monthdays": data.get("monthdays") or None,
+            "months": data.get("months") or None,
+        }
+
+
+class BasePeriodFormSet(forms.BaseFormSet):
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].label = "Remove"
+
+
+PeriodFormSet = forms.formset_factory(
+    PeriodForm, formset=BasePeriodFormSet, extra=1, can_delete=True,
+    max_num=MAX_PERIODS, validate_max=True, absolute_max=MAX_PERIODS,
+)
+
+
+def schedule_spec(form: ScheduleForm, periods: forms.BaseFormSet) -> dict[str, Any]:
+    """The spec `schedule_save_from_spec` reads; blank and removed period rows are left out."""
+    data = form.cleaned_data
+    return {
+        "name": data["name"],
+        "description": data.get("description") or "",
+        "timezone": data["timezone"],
+        "enforced": data["enforced"],
+        "retain_running": data["retain_running"],
+        "stop_new_instances": data["stop_new_instances"],
+        "override_status": data.get("override_status") or None,
+        "periods": [
+            p.to_spec() for p in periods.forms
+            if p.cleaned_data and not p.cleaned_data.get("DELETE") and not p.is_blank
+        ],
+    }
+
+
+def schedule_initial(schedule: Schedule) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    spec = schedule.to_spec()
+    periods = [{k: v or "" for k, v in p.items()} for p in spec.pop("periods")]
+    spec["override_status"] = spec["override_status"] or ""
+    return spec, periods

@@ -1,0 +1,23 @@
+"""Self-service URLs for machines, schedules and activity, under /app/ (see portal/urls.py).
+
+Object IDs are named `<model>_pk`; tests/selfservice walks these patterns and
+fills each one with another tenant's object, expecting a 404.
+"""
+
+from django.urls import path
+
+from scheduling import views
+
+app_name = "scheduling"
+
+urlpatterns = [
+    path("resources/", views.resource_list, name="resources"),
+    path("resources/<int:resource_pk>/", views.resource_detail, name="resource"),
+    path("resources/<int:resource_pk>/schedule/", views.resource_assign, name="resource_assign"),
+    path("resources/<int:resource_pk>/snooze/", views.resource_snooze, name="resource_snooze"),
+    path("resources/<int:resource_pk>/snooze/cancel/", views.resource_snooze_cancel, name="resource_snooze_cancel"),
+    path("schedules/", views.schedule_list, name="schedules"),
+    path("schedules/new/", views.schedule_create, name="schedule_create"),
+    path("schedules/<int:schedule_pk>/", views.schedule_detail, name="schedule"),
+    path("activity/", views.activity, name="activity"),
+]

@@ -1,0 +1,425 @@
+"""Self-service pages for machines, schedules and parking activity (/app/).
+
+Same rules as tenants.views: the person's current tenant scopes every lookup
+(another tenant's ID is a 404), views parse a form, call one audited service
+and report. Pages make a fixed number of queries whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from scheduling.actions import override_clear, override_create
+from scheduling.admin import week_picture_html
+from scheduling.assignments import resource_assign_schedule
+from scheduling.forms import (
+    AssignScheduleForm,
+    PeriodFormSet,
+    ResourceFilterForm,
+    ScheduleForm,
+    SnoozeForm,
+    schedule_initial,
+    schedule_spec,
+)
+from scheduling.models import ParkingAction, ParkingRun, Resource, Schedule
+from scheduling.periods import ScheduleError, summarize
+from scheduling.selectors import DesiredNow, desired_now
+from scheduling.services import schedule_save_from_spec
+from tenants.forms import add_service_errors
+from tenants.models import AuditEvent, CloudAccount, Tenant
+from tenants.views import safe_next, tenant_member_required
+
+RESOURCES_PER_PAGE = 50
+ACTIVITY_PER_PAGE = 25
+
+
+def visible_schedules(tenant: Tenant) -> QuerySet[Schedule]:
+    """The tenant's own schedules and the global templates."""
+    return Schedule.objects.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
+
+
+def schedule_choices(tenant: Tenant) -> list[Schedule]:
+    return sorted(visible_schedules(tenant), key=lambda s: (s.tenant_id is None, s.name.lower()))
+
+
+def effective_schedule(resource: Resource, schedules: list[Schedule]) -> Schedule | None:
+    """The schedule a machine follows: assigned, else its tag (own schedules before templates)."""
+    if resource.schedule_id is not None:
+        return resource.schedule
+    if resource.schedule_tag:
+        named = [s for s in schedules if s.name == resource.schedule_tag]
+        return next((s for s in named if s.tenant_id is not None), named[0] if named else None)
+    return None
+
+
+def zone_of(schedule: Schedule | None) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(schedule.timezone if schedule else "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def schedule_summary(schedule: Schedule) -> str:
+    try:
+        return summarize(schedule.to_spec())
+    except ScheduleError as exc:
+        return f"cannot be evaluated: {exc}"
+
+
+def page_of(queryset: QuerySet, request: HttpRequest, *, per_page: int, param: str = "page") -> Page:
+    """A page whose rows are loaded once (the template and the selectors share them)."""
+    page = Paginator(queryset, per_page).get_page(request.GET.get(param))
+    page.object_list = list(page.object_list)
+    return page
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    resource: Resource
+    desired: DesiredNow | None
+
+
+def filter_resources(resources: QuerySet[Resource], data: dict[str, str], schedules: list[Schedule]) -> QuerySet[Resource]:
+    if data.get("account"):
+        resources = resources.filter(account_id=data["account"])
+    if data.get("region"):
+        resources = resources.filter(region=data["region"])
+    if data.get("state"):
+        resources = resources.filter(state=data["state"])
+    wanted = data.get("schedule")
+    if wanted == "tag":
+        resources = resources.filter(schedule__isnull=True).exclude(schedule_tag="")
+    elif wanted == "none":
+        resources = resources.filter(schedule__isnull=True, schedule_tag="")
+    elif wanted:
+        schedule = next(s for s in schedules if str(s.pk) == wanted)
+        # Machines follow it when assigned, or through their tag unless the
+        # tenant's own schedule of the same name wins over this template.
+        shadowed = schedule.is_global and any(not s.is_global and s.name == schedule.name for s in schedules)
+        match = Q(schedule=schedule)
+        if not shadowed:
+            match |= Q(schedule__isnull=True, schedule_tag=schedule.name)
+        resources = resources.filter(match)
+    return resources
+
+
+@tenant_member_required
+def resource_list(request: HttpRequest) -> HttpResponse:
+    tenant = request.tenant
+    accounts = list(CloudAccount.objects.filter(tenant=tenant).order_by("name", "account_id"))
+    schedules = schedule_choices(tenant)
+    filters = ResourceFilterForm(request.GET, accounts=accounts, schedules=schedules)
+    resources = (
+        Resource.objects.filter(account__tenant=tenant, gone_at__isnull=True)
+        .select_related("account", "schedule")
+        .order_by("account__name", "account__account_id", "region", "name", "resource_id")
+    )
+    resources = filter_resources(resources, filters.cleaned_data, schedules) if filters.is_valid() else resources.none()
+    page = page_of(resources, request, per_page=RESOURCES_PER_PAGE)
+    wanted = desired_now(page.object_list, at=timezone.now())
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "selfservice/resources.html",
+        {
+            "filters": filters,
+            "page": page,
+            "rows": [ResourceRow(resource=r, desired=wanted.get(r.pk)) for r in page.object_list],
+            "query": query.urlencode(),
+            "has_accounts": bool(accounts),
+        },
+    )
+
+
+def own_resource_or_404(request: HttpRequest, resource_pk: int) -> Resource:
+    return get_object_or_404(
+        Resource.objects.filter(account__tenant=request.tenant).select_related("account__tenant", "schedule"),
+        pk=resource_pk,
+    )
+
+
+def render_resource(
+    request: HttpRequest,
+    resource: Resource,
+    *,
+    schedules: list[Schedule] | None = None,
+    assign_form: AssignScheduleForm | None = None,
+    snooze_form: SnoozeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    schedules = schedules if schedules is not None else schedule_choices(request.tenant)
+    follows = effective_schedule(resource, schedules)
+    wanted = desired_now([resource], at=timezone.now()).get(resource.pk)
+    context = {
+        "resource": resource,
+        "desired": wanted,
+        "follows": follows,
+        "zone": zone_of(follows).key,
+        "assign_form": assign_form
+        or AssignScheduleForm(initial={"schedule": str(resource.schedule_id or "")}, schedules=schedules),
+        "snooze_form": snooze_form or SnoozeForm(zone=zone_of(follows), initial={"hours": 2}),
+        "snoozes": list(resource.overrides.order_by("-created_at")[:5]),
+        "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:10]),
+        "next": safe_next(request, ""),
+    }
+    return render(request, "selfservice/resource.html", context, status=status)
+
+
+@tenant_member_required
+def resource_detail(request: HttpRequest, resource_pk: int) -> HttpResponse:
+    return render_resource(request, own_resource_or_404(request, resource_pk))
+
+
+def _back(request: HttpRequest, resource: Resource) -> HttpResponse:
+    return redirect(safe_next(request, reverse("scheduling:resource", kwargs={"resource_pk": resource.pk})))
+
+
+@tenant_member_required
+def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
+    resource = own_resource_or_404(request, resource_pk)
+    if request.method != "POST":
+        return _back(request, resource)
+    schedules = schedule_choices(request.tenant)
+    form = AssignScheduleForm(request.POST, schedules=schedules)
+    if form.is_valid():
+        schedule = form.cleaned_data["schedule"]
+        try:
+            resource_assign_schedule(resource=resource, schedule=schedule, actor=request.user)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if schedule is not None:
+                messages.success(request, f"{resource} now follows the schedule {schedule.name}.")
+            elif resource.schedule_tag:
+                messages.success(request, f"{resource} now follows its Schedule tag ({resource.schedule_tag}).")
+            else:
+                messages.success(request, f"{resource} has no schedule now: it has no Schedule tag, so Parkway leaves it alone.")
+            return _back(request, resource)
+    return render_resource(request, resource, schedules=schedules, assign_form=form, status=400)
+
+
+@tenant_member_required
+def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
+    resource = own_resource_or_404(request, resource_pk)
+    if request.method != "POST":
+        return _back(request, resource)
+    schedules = schedule_choices(request.tenant)
+    form = SnoozeForm(request.POST, zone=zone_of(effective_schedule(resource, schedules)))
+    if form.is_valid():
+        data = form.cleaned_data
+        until = form.end(now=timezone.now())
+        try:
+            override_create(resource=resource, state=data["state"], until=until, actor=request.user, reason=data["reason"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"{resource} will be kept {data['state']} until {until:%Y-%m-%d %H:%M} ({form.zone.key}), "
+                "whatever its schedule says. Then the schedule applies again.",
+            )
+            return _back(request, resource)
+    return render_resource(request, resource, schedules=schedules, snooze_form=form, status=400)
+
+
+@tenant_member_required
+def resource_snooze_cancel(request: HttpRequest, resource_pk: int) -> HttpResponse:
+    resource = own_resource_or_404(request, resource_pk)
+    if request.method == "POST":
+        if override_clear(resource=resource, actor=request.user):
+            messages.success(request, f"Snooze cancelled: {resource} follows its schedule again.")
+        else:
+            messages.info(request, f"{resource} had no snooze to cancel.")
+    return _back(request, resource)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@tenant_member_required
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    schedules = list(
+        visible_schedules(request.tenant)
+        .prefetch_related("periods")
+        .annotate(machines=Count("resources", filter=Q(resources__gone_at__isnull=True)))
+        .order_by("name")
+    )
+    rows = [(s, schedule_summary(s)) for s in schedules]
+    return render(
+        request,
+        "selfservice/schedules.html",
+        {"own": [r for r in rows if not r[0].is_global], "shared": [r for r in rows if r[0].is_global]},
+    )
+
+
+def _schedule_or_404(request: HttpRequest, pk: object, *, own: bool) -> Schedule:
+    if not str(pk).isdigit():
+        raise Http404("No such schedule.")
+    schedules = Schedule.objects.filter(tenant=request.tenant) if own else visible_schedules(request.tenant)
+    return get_object_or_404(schedules.prefetch_related("periods"), pk=pk)
+
+
+def _save_schedule(
+    request: HttpRequest, form: ScheduleForm, periods: Any, *, creating: bool
+) -> Schedule | None:
+    if not (form.is_valid() and periods.is_valid()):
+        return None
+    name = form.cleaned_data["name"]
+    if creating and Schedule.objects.filter(tenant=request.tenant, name=name).exists():
+        # Saving goes by name: without this, "create" would overwrite the existing schedule.
+        form.add_error("name", f"You already have a schedule named {name}: choose another name, or edit that one.")
+        return None
+    try:
+        schedule, _ = schedule_save_from_spec(spec=schedule_spec(form, periods), tenant=request.tenant, actor=request.user)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return None
+    return schedule
+
+
+@tenant_member_required
+def schedule_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = ScheduleForm(request.POST)
+        periods = PeriodFormSet(request.POST, prefix="periods")
+        schedule = _save_schedule(request, form, periods, creating=True)
+        if schedule is not None:
+            messages.success(request, f"Schedule {schedule.name} created. Assign it to machines on the Resources page.")
+            return redirect("scheduling:schedule", schedule_pk=schedule.pk)
+        status = 400
+    else:
+        initial, period_rows = {"timezone": "UTC", "stop_new_instances": True}, [{"begintime": "08:00", "endtime": "18:00", "weekdays": "mon-fri"}]
+        if request.GET.get("from"):
+            source = _schedule_or_404(request, request.GET["from"], own=False)
+            initial, period_rows = schedule_initial(source)
+            initial["name"] = f"{source.name} (copy)"[:100]
+        form = ScheduleForm(initial=initial)
+        periods = PeriodFormSet(initial=period_rows, prefix="periods")
+        status = 200
+    return render(request, "selfservice/schedule_form.html", {"form": form, "periods": periods, "creating": True}, status=status)
+
+
+@tenant_member_required
+def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
+    """Own schedules: the week picture and the edit form. Global templates: read-only."""
+    if request.method == "POST":
+        schedule = _schedule_or_404(request, schedule_pk, own=True)  # templates are not the tenant's to change
+    else:
+        schedule = _schedule_or_404(request, schedule_pk, own=False)
+    context: dict[str, Any] = {
+        "schedule": schedule,
+        "summary": schedule_summary(schedule),
+        "week_picture": week_picture_html(schedule=schedule, now=timezone.now()),
+    }
+    if schedule.is_global:
+        return render(request, "selfservice/schedule_template.html", context)
+    initial, period_rows = schedule_initial(schedule)
+    status = 200
+    if request.method == "POST":
+        form = ScheduleForm(request.POST, initial=initial, editing=True)
+        periods = PeriodFormSet(request.POST, initial=period_rows, prefix="periods")
+        if _save_schedule(request, form, periods, creating=False) is not None:
+            messages.success(request, f"Schedule {schedule.name} saved. Machines follow it from the next parking tick.")
+            return redirect("scheduling:schedule", schedule_pk=schedule.pk)
+        status = 400
+    else:
+        form = ScheduleForm(initial=initial, editing=True)
+        periods = PeriodFormSet(initial=period_rows, prefix="periods")
+    context.update(form=form, periods=periods, creating=False)
+    return render(request, "selfservice/schedule_form.html", context, status=status)
+
+
+# --------------------------------------------------------------------------- activity
+
+ACTION_LABELS = {
+    "account.connected_role": "Account connected by IAM role",
+    "account.connected_legacy_keys": "Account connected with IAM user keys",
+    "account.updated": "Account settings changed",
+    "account.migrated_to_role": "Account switched to an IAM role",
+    "account.migration_failed": "Switch to an IAM role failed",
+    "credential.verified": "Connection tested: working",
+    "credential.verify_failed": "Connection test failed",
+    "resource.snoozed": "Machine snoozed",
+    "resource.snooze_cleared": "Snooze cancelled",
+    "resource.schedule_assigned": "Schedule assigned",
+    "resource.stop_now": "Machines stopped by hand",
+    "resource.start_now": "Machines started by hand",
+    "schedule.created": "Schedule created",
+    "schedule.updated": "Schedule changed",
+    "schedule.deleted": "Schedule deleted",
+    "tenant.external_id_rotated": "External ID changed",
+    "tenant.migration_instructions_sent": "Migration instructions emailed",
+}
+MACHINE_ACTORS = {"system": "Parkway", "cli": "Parkway operations"}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict) and set(value) >= {"before", "after"}:
+        return f"{_text(value['before'])} → {_text(value['after'])}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value) or "—"
+    return "—" if value in (None, "") else str(value)
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: AuditEvent
+    label: str
+    actor: str
+    summary: str
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> EventRow:
+        details = event.details or {}
+        if details.get("message"):
+            summary = str(details["message"])
+        else:
+            skip = {"checks", "schedule_id", "credential_id"}
+            summary = "; ".join(
+                f"{key.replace('_', ' ')}: {_text(value)}"
+                for key, value in details.items()
+                if key not in skip and not (isinstance(value, dict) and not {"before", "after"} <= set(value))
+            )
+        if event.actor is not None and event.actor.is_staff:
+            actor = "Parkway support"
+        else:
+            actor = MACHINE_ACTORS.get(event.actor_label, event.actor_label)
+        return cls(event=event, label=ACTION_LABELS.get(event.action, event.action), actor=actor, summary=summary[:400])
+
+
+@tenant_member_required
+def activity(request: HttpRequest) -> HttpResponse:
+    tenant = request.tenant
+    runs = ParkingRun.objects.filter(account__tenant=tenant).select_related("account").order_by("-started_at", "-pk")
+    actions = (
+        ParkingAction.objects.filter(run__account__tenant=tenant)
+        .select_related("resource", "run__account")
+        .order_by("-created_at", "-pk")
+    )
+    events = AuditEvent.objects.filter(tenant=tenant).select_related("account", "actor").order_by("-created_at", "-pk")
+    event_page = page_of(events, request, per_page=ACTIVITY_PER_PAGE, param="events_page")
+    return render(
+        request,
+        "selfservice/activity.html",
+        {
+            "runs": page_of(runs, request, per_page=ACTIVITY_PER_PAGE, param="runs_page"),
+            "actions": page_of(actions, request, per_page=ACTIVITY_PER_PAGE, param="actions_page"),
+            "events": event_page,
+            "event_rows": [EventRow.of(e) for e in event_page.object_list],
+        },
+    )

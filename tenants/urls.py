@@ -1,0 +1,21 @@
+"""Self-service URLs for accounts, under /app/ (see portal/urls.py).
+
+Object IDs are named `<model>_pk`; tests/selfservice walks these patterns and
+fills each one with another tenant's object, expecting a 404.
+"""
+
+from django.urls import path
+
+from tenants import views
+
+app_name = "tenants"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("organisation/", views.choose_tenant, name="choose_tenant"),
+    path("connect/", views.connect, name="connect"),
+    path(f"connect/{views.TEMPLATE_FILENAME}", views.template_download, name="template"),
+    path("accounts/<int:account_pk>/", views.account_detail, name="account"),
+    path("accounts/<int:account_pk>/test/", views.account_test, name="account_test"),
+    path("accounts/<int:account_pk>/switch/", views.account_switch, name="account_switch"),
+]

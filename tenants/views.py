@@ -1,0 +1,344 @@
+"""Self-service pages for customers (/app/): their AWS accounts, connecting one
+by role, switching a legacy account to a role.
+
+Every view goes through `tenant_member_required`: signed in, not staff, and
+working in one tenant of the person's memberships. Objects are looked up
+within that tenant only, so another tenant's ID is a 404, never data. Views
+parse a form, call one audited service and report in plain words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_safe
+
+from portal.throttle import ThrottleResult, throttle_hit
+from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
+from tenants.migration import Outcome, account_migrate_to_role
+from tenants.models import CloudAccount, CloudCredential, Membership, Tenant
+from tenants.onboarding import (
+    cloudformation_template,
+    permission_policy,
+    policy_json,
+    quick_create_url,
+    trust_policy,
+)
+from tenants.services import account_connect_role, account_update
+from tenants.verification import VerifyResult, account_verify
+
+SESSION_TENANT_KEY = "parkway_tenant_id"
+TEMPLATE_FILENAME = "parkway-role.yaml"
+
+View = Callable[..., HttpResponse]
+
+
+# --------------------------------------------------------------------------- access
+
+
+def _choose_url(request: HttpRequest) -> str:
+    return f"{reverse('tenants:choose_tenant')}?{urlencode({'next': request.get_full_path()})}"
+
+
+def tenant_member_required(view: View | None = None, *, needs_tenant: bool = True) -> Any:
+    """Signed-in customers only; sets `request.tenant` (the one they work in) and
+    `request.tenants` (all of theirs). Staff are sent to the admin, where their tools are."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if user.is_staff:
+                messages.info(request, "The self-service pages are for customers; staff work here, in the admin.")
+                return redirect("admin:index")
+            memberships = list(Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name"))
+            if not memberships:
+                return render(request, "selfservice/no_tenant.html", status=403)
+            request.tenants = [m.tenant for m in memberships]
+            chosen = request.session.get(SESSION_TENANT_KEY)
+            tenant = next((t for t in request.tenants if t.pk == chosen), None)
+            if tenant is None and len(request.tenants) == 1:
+                tenant = request.tenants[0]
+            request.tenant = tenant
+            if needs_tenant and tenant is None:
+                return redirect(_choose_url(request))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    """The `next` the form carried, if it points into this site; `default` otherwise."""
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def verify_throttle(request: HttpRequest) -> ThrottleResult:
+    """Every connection test costs an AssumeRole in the customer's account: a few a minute per person."""
+    return throttle_hit(scope="verify", key=request.user.pk, limit=settings.PARKWAY_VERIFY_PER_MINUTE)
+
+
+def own_account_or_404(request: HttpRequest, account_pk: int) -> CloudAccount:
+    return get_object_or_404(
+        CloudAccount.objects.filter(tenant=request.tenant).select_related("tenant").with_auth_kind(), pk=account_pk
+    )
+
+
+# --------------------------------------------------------------------------- tenant choice
+
+
+@tenant_member_required(needs_tenant=False)
+def choose_tenant(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        tenant: Tenant | None = next((t for t in request.tenants if str(t.pk) == request.POST.get("tenant")), None)
+        if tenant is None:
+            raise Http404("No such organisation among yours.")
+        request.session[SESSION_TENANT_KEY] = tenant.pk
+        messages.success(request, f"You are now working in {tenant.name}.")
+        return redirect(safe_next(request, reverse("tenants:overview")))
+    return render(request, "selfservice/choose_tenant.html", {"next": safe_next(request, "")})
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@tenant_member_required
+def overview(request: HttpRequest) -> HttpResponse:
+    accounts = list(
+        CloudAccount.objects.filter(tenant=request.tenant)
+        .with_auth_kind()
+        .annotate(machines=Count("resources", filter=Q(resources__gone_at__isnull=True)))
+        .order_by("name", "account_id")
+    )
+    legacy = [a for a in accounts if a.auth_kind == CloudCredential.Kind.LEGACY_USER]
+    return render(
+        request,
+        "selfservice/overview.html",
+        {"accounts": accounts, "legacy_accounts": legacy, "deadline": settings.PARKWAY_LEGACY_DEADLINE},
+    )
+
+
+# --------------------------------------------------------------------------- connect by role
+
+
+def role_setup_context(tenant: Tenant) -> dict[str, Any]:
+    """What a customer needs to create our role; shared by the connect and account pages."""
+    return {
+        "our_account_id": settings.PARKWAY_AWS_ACCOUNT_ID,
+        "external_id": tenant.external_id,
+        "role_name": settings.PARKWAY_ROLE_NAME,
+        "partition": settings.PARKWAY_AWS_PARTITION,
+        "quick_create_url": quick_create_url(tenant),
+        "trust_policy": policy_json(trust_policy(tenant)),
+        "permission_policy": policy_json(permission_policy()),
+        "template_filename": TEMPLATE_FILENAME,
+    }
+
+
+def report_verification(request: HttpRequest, account: CloudAccount, result: VerifyResult) -> None:
+    if not result.ok:
+        messages.error(
+            request,
+            f"Parkway could not work in account {account.account_id}: {result.message} "
+            "When it is fixed in AWS, press “Test again”.",
+        )
+    elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
+        messages.warning(request, result.message)
+    else:
+        messages.success(request, result.message)
+
+
+def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpResponse | None:
+    """Register the account by role and test it at once; None when the service refused (errors on `form`)."""
+    data = form.cleaned_data
+    account = CloudAccount.objects.filter(tenant=request.tenant, account_id=data["account_id"]).with_auth_kind().first()
+    if account is not None:
+        # Typically a second try after a failed first test: the account is
+        # already theirs, so test it again rather than answer "already connected".
+        messages.info(request, f"Account {account.account_id} was already registered here, so Parkway tested it again.")
+    else:
+        try:
+            account = account_connect_role(
+                tenant=request.tenant,
+                account_id=data["account_id"],
+                role_arn=data["role_arn"] or None,
+                name=data["name"],
+                regions=data["regions"],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return None
+        account.auth_kind = CloudCredential.Kind.ROLE
+    report_verification(request, account, account_verify(account=account, actor=request.user))
+    return redirect("tenants:account", account_pk=account.pk)
+
+
+@tenant_member_required
+def connect(request: HttpRequest) -> HttpResponse:
+    """Step 1 on the page (create the role); steps 2 and 3 in one POST: register, then test."""
+    status = 200
+    if request.method != "POST":
+        form = ConnectRoleForm()
+    else:
+        form = ConnectRoleForm(request.POST)
+        status = 400
+        if form.is_valid():
+            throttle = verify_throttle(request)
+            if not throttle.allowed:
+                messages.error(request, throttle.message)
+                status = 429
+            elif (done := register_and_test(request, form)) is not None:
+                return done
+    context = {"form": form, **role_setup_context(request.tenant)}
+    return render(request, "selfservice/connect.html", context, status=status)
+
+
+@tenant_member_required
+@require_safe
+def template_download(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(cloudformation_template(request.tenant), content_type="application/x-yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{TEMPLATE_FILENAME}"'
+    return response
+
+
+# --------------------------------------------------------------------------- one account
+
+
+@dataclass(frozen=True)
+class CredentialRow:
+    """What the page may show of a credential: never a secret, never a whole key ID."""
+
+    kind: str
+    label: str
+    role_arn: str
+    masked_key_id: str
+    created_at: Any
+    verified_at: Any
+    retired_at: Any
+
+    @classmethod
+    def of(cls, credential: CloudCredential) -> CredentialRow:
+        return cls(
+            kind=credential.kind,
+            label=credential.get_kind_display(),
+            role_arn=credential.role_arn,
+            masked_key_id=credential.masked_key_id,
+            created_at=credential.created_at,
+            verified_at=credential.verified_at,
+            retired_at=credential.retired_at,
+        )
+
+
+def render_account(
+    request: HttpRequest,
+    account: CloudAccount,
+    *,
+    settings_form: AccountSettingsForm | None = None,
+    switch_form: SwitchToRoleForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    credentials = [CredentialRow.of(c) for c in account.credentials.order_by("-created_at", "-pk")]
+    active = next((c for c in credentials if c.retired_at is None), None)
+    is_legacy = account.auth_kind == CloudCredential.Kind.LEGACY_USER
+    context = {
+        "account": account,
+        "active": active,
+        "is_legacy": is_legacy,
+        "retired_legacy": [c for c in credentials if c.retired_at and c.kind == CloudCredential.Kind.LEGACY_USER],
+        "history": credentials,
+        "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+        "conventional_role_arn": account.conventional_role_arn,
+        "settings_form": settings_form or AccountSettingsForm(initial={"name": account.name, "regions": account.regions}),
+        "switch_form": switch_form or SwitchToRoleForm(account_id=account.account_id),
+        **role_setup_context(request.tenant),
+    }
+    return render(request, "selfservice/account.html", context, status=status)
+
+
+@tenant_member_required
+def account_detail(request: HttpRequest, account_pk: int) -> HttpResponse:
+    """The account's facts; POST saves its name and regions."""
+    account = own_account_or_404(request, account_pk)
+    if request.method != "POST":
+        return render_account(request, account)
+    form = AccountSettingsForm(request.POST)
+    if form.is_valid():
+        initial = {"name": account.name, "regions": list(account.regions)}
+        account.name, account.regions = form.cleaned_data["name"].strip(), form.cleaned_data["regions"]
+        changed = [field for field, before in initial.items() if getattr(account, field) != before]
+        try:
+            account_update(account=account, changed=changed, initial=initial, actor=request.user)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, "Saved." if changed else "Nothing to save: no change.")
+            return redirect("tenants:account", account_pk=account.pk)
+        account.name, account.regions = initial["name"], initial["regions"]
+    return render_account(request, account, settings_form=form, status=400)
+
+
+@tenant_member_required
+def account_test(request: HttpRequest, account_pk: int) -> HttpResponse:
+    account = own_account_or_404(request, account_pk)
+    if request.method == "POST":
+        throttle = verify_throttle(request)
+        if not throttle.allowed:
+            messages.error(request, throttle.message)
+        else:
+            report_verification(request, account, account_verify(account=account, actor=request.user))
+    return redirect("tenants:account", account_pk=account.pk)
+
+
+@tenant_member_required
+def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
+    """The guided switch from legacy keys: the role is verified before anything changes."""
+    account = own_account_or_404(request, account_pk)
+    if request.method != "POST":
+        return redirect(reverse("tenants:account", kwargs={"account_pk": account.pk}) + "#switch")
+    form = SwitchToRoleForm(request.POST, account_id=account.account_id)
+    if not form.is_valid():
+        return render_account(request, account, switch_form=form, status=400)
+    throttle = verify_throttle(request)
+    if not throttle.allowed:
+        messages.error(request, throttle.message)
+        return redirect(reverse("tenants:account", kwargs={"account_pk": account.pk}) + "#switch")
+    result = account_migrate_to_role(account=account, role_arn=form.cleaned_data["role_arn"] or None, actor=request.user)
+    if result.outcome is Outcome.MIGRATED:
+        messages.success(
+            request,
+            f"Switched: Parkway now reaches account {account.account_id} through the IAM role {result.role_arn}, "
+            "and has destroyed its copy of the old secret key. Your schedules and settings are unchanged.",
+        )
+        if result.next_steps:
+            messages.warning(request, f"One step is left, and only you can do it: {result.next_steps}")
+    elif result.outcome is Outcome.ALREADY_ON_ROLE:
+        messages.info(request, result.message)
+    else:
+        messages.error(
+            request,
+            f"The switch did not happen. {result.message} "
+            "Check the role in AWS (the steps above), then press “Switch” again.",
+        )
+    return redirect("tenants:account", account_pk=account.pk)

@@ -1,0 +1,84 @@
+"""Fixtures for the self-service pages: a signed-in acme member, machines, and a
+complete globex tenant whose objects acme must never reach."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
+from tenants import services
+from tenants.models import CloudAccount, Tenant
+from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The connection-test throttle lives in the cache: no test inherits another's count.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def acme_client(client, acme_member):
+    client.force_login(acme_member)
+    return client
+
+
+def make_account(tenant: Tenant, account_id: str, *, regions: list[str] | None = None, name: str = "") -> CloudAccount:
+    return services.account_connect_role(
+        tenant=tenant, account_id=account_id, regions=regions or ["us-east-1"], name=name or f"{tenant.slug} prod", actor="cli"
+    )
+
+
+def make_resources(
+    account: CloudAccount, count: int, *, region: str = "us-east-1", start: int = 0, state: str = "running", **fields
+) -> list[Resource]:
+    now = timezone.now()
+    rows = [
+        Resource(
+            account=account, region=region, resource_id=f"i-{account.account_id[:4]}{start + n:013x}",
+            name=f"web-{start + n}", state=state, first_seen_at=now, last_seen_at=now, **fields,
+        )
+        for n in range(count)
+    ]
+    return Resource.objects.bulk_create(rows)
+
+
+def office_hours(tenant: Tenant | None, name: str = "office", zone: str = "UTC") -> Schedule:
+    schedule = Schedule.objects.create(tenant=tenant, name=name, timezone=zone)
+    Period.objects.create(schedule=schedule, begintime=dt.time(9), endtime=dt.time(17), weekdays="mon-fri")
+    return schedule
+
+
+@pytest.fixture
+def acme_account(acme) -> CloudAccount:
+    return make_account(acme, ACME_ACCOUNT)
+
+
+@dataclass
+class GlobexWorld:
+    account: CloudAccount
+    resource: Resource
+    schedule: Schedule
+    override: Override
+    run: ParkingRun
+
+
+@pytest.fixture
+def globex_world(globex) -> GlobexWorld:
+    account = make_account(globex, GLOBEX_ACCOUNT)
+    schedule = office_hours(globex, name="globex-office")
+    (resource,) = make_resources(account, 1, schedule=schedule)
+    override = Override.objects.create(
+        resource=resource, state="running", until=timezone.now() + dt.timedelta(hours=3), created_by_label="gus"
+    )
+    now = timezone.now()
+    run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now, status="succeeded", planned=1, succeeded=1)
+    ParkingAction.objects.create(run=run, resource=resource, action="stop", reason="globex's night", outcome="succeeded")
+    return GlobexWorld(account=account, resource=resource, schedule=schedule, override=override, run=run)

@@ -1,0 +1,216 @@
+"""Who may see what: sign-in everywhere, staff to the admin, one tenant at a time,
+and another tenant's objects unreachable through every URL of the self-service pages.
+
+The URL walks read the project's resolver, so a page added later is covered
+without touching these tests (and a new kind of object ID fails them until
+it is taught here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
+from tests.selfservice.conftest import GlobexWorld, make_account, make_resources, office_hours
+
+pytestmark = pytest.mark.django_db
+
+SELF_SERVICE_NAMESPACES = ("tenants", "scheduling")
+
+
+def selfservice_patterns() -> Iterator[tuple[str, URLPattern]]:
+    """(namespace:name, pattern) for every self-service URL, found by walking the root resolver."""
+
+    def walk(patterns: list, namespace: str | None) -> Iterator[tuple[str, URLPattern]]:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, entry.namespace or namespace)
+            elif namespace in SELF_SERVICE_NAMESPACES:
+                assert entry.name, f"every self-service URL needs a name: {entry.pattern}"
+                yield f"{namespace}:{entry.name}", entry
+
+    yield from walk(get_resolver().url_patterns, None)
+
+
+def kwarg_names(pattern: URLPattern) -> list[str]:
+    return list(pattern.pattern.regex.groupindex)
+
+
+def url_for(name: str, pattern: URLPattern, ids: dict[str, int]) -> str:
+    return reverse(name, kwargs={kwarg: ids[kwarg] for kwarg in kwarg_names(pattern)})
+
+
+def test_the_walk_finds_every_page():
+    names = {name for name, _ in selfservice_patterns()}
+    assert {
+        "tenants:overview", "tenants:connect", "tenants:account", "tenants:account_switch",
+        "scheduling:resources", "scheduling:resource_snooze", "scheduling:schedule", "scheduling:activity",
+    } <= names
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_from_every_page(client):
+    for name, pattern in selfservice_patterns():
+        url = url_for(name, pattern, {kwarg: 1 for kwarg in kwarg_names(pattern)})
+        for method in (client.get, client.post):
+            response = method(url)
+            assert response.status_code == 302, (name, method)
+            assert response["Location"].startswith(reverse("login") + "?next="), name
+
+
+def test_staff_are_pointed_to_the_admin(staff_client):
+    response = staff_client.get(reverse("tenants:overview"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:index")
+    assert "staff work here, in the admin" in response.content.decode()
+
+
+def test_signing_in_lands_on_the_overview(client, acme_member):
+    response = client.post(reverse("login"), {"username": "alice", "password": "pw"})
+    assert response.status_code == 302 and response["Location"] == reverse("tenants:overview")
+    assert client.get("/").url == reverse("tenants:overview")
+
+
+def test_a_login_without_membership_gets_an_explanation_not_data(client, acme_account):
+    user = get_user_model().objects.create_user("nobody", "nobody@example.test", "pw")
+    client.force_login(user)
+    response = client.get(reverse("tenants:overview"))
+    assert response.status_code == 403
+    assert "not part of any organisation" in response.content.decode()
+    assert acme_account.account_id not in response.content.decode()
+
+
+def test_several_memberships_choose_one_and_the_choice_is_remembered(client, acme_member, acme, globex):
+    acme_account = make_account(acme, "111111111111", name="Acme prod")
+    globex_account = make_account(globex, "222222222222", name="Globex prod")
+    Membership.objects.create(user=acme_member, tenant=globex)
+    client.force_login(acme_member)
+
+    response = client.get(reverse("scheduling:resources"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("tenants:choose_tenant"))
+    page = client.get(response["Location"]).content.decode()
+    assert "Acme" in page and "Globex" in page
+
+    chosen = client.post(reverse("tenants:choose_tenant"), {"tenant": globex.pk, "next": reverse("scheduling:resources")})
+    assert chosen["Location"] == reverse("scheduling:resources")
+    overview = client.get(reverse("tenants:overview")).content.decode()
+    assert "Globex prod" in overview and "Acme prod" not in overview
+    # Objects of the other membership are out of reach until it is chosen.
+    assert client.get(reverse("tenants:account", kwargs={"account_pk": acme_account.pk})).status_code == 404
+    assert client.get(reverse("tenants:account", kwargs={"account_pk": globex_account.pk})).status_code == 200
+
+
+def test_choosing_a_tenant_one_is_not_a_member_of_is_a_404(acme_client, globex):
+    response = acme_client.post(reverse("tenants:choose_tenant"), {"tenant": globex.pk})
+    assert response.status_code == 404
+    assert "parkway_tenant_id" not in acme_client.session
+
+
+def globex_snapshot(globex: Tenant) -> dict[str, list[dict]]:
+    """Every row of globex that a self-service page could touch."""
+
+    def rows(queryset) -> list[dict]:
+        return [model_to_dict(obj) | {"pk": obj.pk} for obj in queryset.order_by("pk")]
+
+    return {
+        "tenant": rows(Tenant.objects.filter(pk=globex.pk)),
+        "accounts": rows(CloudAccount.objects.filter(tenant=globex)),
+        "credentials": rows(CloudCredential.objects.filter(account__tenant=globex)),
+        "resources": rows(Resource.objects.filter(account__tenant=globex)),
+        "overrides": rows(Override.objects.filter(resource__account__tenant=globex)),
+        "schedules": rows(Schedule.objects.filter(tenant=globex)),
+        "periods": rows(Period.objects.filter(schedule__tenant=globex)),
+        "runs": rows(ParkingRun.objects.filter(account__tenant=globex)),
+        "actions": rows(ParkingAction.objects.filter(run__account__tenant=globex)),
+        "events": rows(AuditEvent.objects.filter(tenant=globex)),
+    }
+
+
+def test_no_url_reaches_another_tenants_objects(acme_client, acme_account, globex, globex_world: GlobexWorld):
+    """Every pattern with an object ID, filled with globex's object: GET and a
+    plausible, otherwise valid POST are both 404, and globex is unchanged."""
+    globex_ids = {
+        "account_pk": globex_world.account.pk,
+        "resource_pk": globex_world.resource.pk,
+        "schedule_pk": globex_world.schedule.pk,
+    }
+    # Everything any form of ours reads, valid enough that an unscoped view would act.
+    post_data = {
+        "name": "hijacked", "regions": "us-east-1, eu-west-1", "role_arn": "", "schedule": "",
+        "state": "stopped", "hours": "2", "timezone": "UTC", "description": "x", "stop_new_instances": "on",
+        "periods-TOTAL_FORMS": "1", "periods-INITIAL_FORMS": "0", "periods-MIN_NUM_FORMS": "0",
+        "periods-MAX_NUM_FORMS": "20", "periods-0-weekdays": "sat-sun",
+    }
+    before = globex_snapshot(globex)
+    checked = []
+    for name, pattern in selfservice_patterns():
+        kwargs = kwarg_names(pattern)
+        if not kwargs:
+            continue
+        unknown = set(kwargs) - set(globex_ids)
+        assert not unknown, f"{name}: teach this test which globex object fills {unknown}"
+        url = url_for(name, pattern, globex_ids)
+        assert acme_client.get(url).status_code == 404, f"GET {name}"
+        assert acme_client.post(url, post_data).status_code == 404, f"POST {name}"
+        checked.append(name)
+    assert len(checked) >= 7
+    assert globex_snapshot(globex) == before
+
+
+def test_lists_show_only_the_current_tenants_rows(acme_client, acme_account, globex_world: GlobexWorld):
+    make_resources(acme_account, 2)
+    pages = {
+        name: acme_client.get(reverse(name)).content.decode()
+        for name in ("tenants:overview", "scheduling:resources", "scheduling:schedules", "scheduling:activity")
+    }
+    for name, html in pages.items():
+        assert globex_world.account.account_id not in html, name
+        assert globex_world.resource.resource_id not in html, name
+        assert "globex" not in html.lower(), name
+    assert "web-0" in pages["scheduling:resources"]
+
+
+def test_filtering_by_another_tenants_ids_shows_nothing_of_theirs(acme_client, acme_account, globex_world: GlobexWorld):
+    make_resources(acme_account, 2)
+    for params in ({"account": globex_world.account.pk}, {"schedule": globex_world.schedule.pk}, {"account": "x; drop"}):
+        response = acme_client.get(reverse("scheduling:resources"), params)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert globex_world.resource.resource_id not in html and "web-0" not in html
+        assert "Select a valid choice" in html
+
+
+def test_copying_another_tenants_schedule_is_a_404(acme_client, globex_world: GlobexWorld):
+    url = reverse("scheduling:schedule_create")
+    assert acme_client.get(url, {"from": globex_world.schedule.pk}).status_code == 404
+    assert acme_client.get(url, {"from": "abc"}).status_code == 404
+
+
+def test_changes_need_a_csrf_token(acme_member, acme_account):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(acme_member)
+    url = reverse("tenants:account", kwargs={"account_pk": acme_account.pk})
+    response = client.post(url, {"name": "renamed", "regions": "us-east-1"})
+    assert response.status_code == 403
+    acme_account.refresh_from_db()
+    assert acme_account.name != "renamed"
+
+
+def test_every_page_has_unique_element_ids(acme_client, acme, acme_member, acme_account):
+    """Browser tests and labels find elements by id: none may appear twice on a page."""
+    schedule = office_hours(acme)
+    (resource,) = make_resources(acme_account, 1, schedule=schedule)
+    ids = {"account_pk": acme_account.pk, "resource_pk": resource.pk, "schedule_pk": schedule.pk}
+    for name, pattern in selfservice_patterns():
+        response = acme_client.get(url_for(name, pattern, ids), follow=True)
+        if "text/html" not in response["Content-Type"]:
+            continue
+        found = re.findall(r'\sid="([^"]+)"', response.content.decode())
+        duplicates = {i for i in found if found.count(i) > 1}
+        assert not duplicates, f"{name}: {duplicates}"

@@ -1,0 +1,137 @@
+"""Schedules in self-service: the tenant's own (create, edit periods and time
+zone, week picture) and the global templates (read-only, copyable)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from scheduling.models import Period, Schedule
+from tenants.models import AuditEvent
+from tests.selfservice.conftest import office_hours
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("scheduling:schedule_create")
+
+
+def schedule_url(schedule: Schedule) -> str:
+    return reverse("scheduling:schedule", kwargs={"schedule_pk": schedule.pk})
+
+
+def form_data(*periods: dict[str, str], initial: int = 0, **fields: str) -> dict[str, str]:
+    data = {
+        "name": "office", "description": "", "timezone": "Europe/Berlin", "override_status": "",
+        "stop_new_instances": "on",
+        "periods-TOTAL_FORMS": str(len(periods)), "periods-INITIAL_FORMS": str(initial),
+        "periods-MIN_NUM_FORMS": "0", "periods-MAX_NUM_FORMS": "20",
+    } | fields
+    for index, period in enumerate(periods):
+        data |= {f"periods-{index}-{key}": value for key, value in period.items()}
+    return data
+
+
+WEEKDAYS = {"begintime": "08:00", "endtime": "18:00", "weekdays": "mon-fri"}
+
+
+def test_the_list_shows_own_schedules_and_global_templates(acme_client, acme, globex):
+    office_hours(acme, name="acme-office")
+    office_hours(None, name="weekdays-template")
+    office_hours(globex, name="globex-office")
+    response = acme_client.get(reverse("scheduling:schedules"))
+    own = [s.name for s, _ in response.context["own"]]
+    shared = [s.name for s, _ in response.context["shared"]]
+    assert (own, shared) == (["acme-office"], ["weekdays-template"])
+    html = response.content.decode()
+    assert "Mon–Fri 09:00–17:00, UTC" in html and "globex-office" not in html
+
+
+def test_create_a_schedule_with_periods(acme_client, acme, acme_member):
+    assert acme_client.get(NEW).status_code == 200
+    blank = {"begintime": "", "endtime": "", "weekdays": "", "monthdays": "", "months": ""}
+    response = acme_client.post(NEW, form_data(WEEKDAYS, {"weekdays": "sat", "begintime": "10:00", "endtime": "12:00"}, blank))
+    schedule = Schedule.objects.get(tenant=acme, name="office")
+    assert response["Location"] == schedule_url(schedule)
+    assert schedule.timezone == "Europe/Berlin"
+    assert [p.to_spec() for p in schedule.periods.all()] == [
+        {"begintime": "08:00", "endtime": "18:00", "weekdays": "mon-fri", "monthdays": None, "months": None},
+        {"begintime": "10:00", "endtime": "12:00", "weekdays": "sat", "monthdays": None, "months": None},
+    ]
+    event = AuditEvent.objects.get(action="schedule.created")
+    assert (event.actor, event.tenant, event.details["periods"]) == (acme_member, acme, 2)
+    page = acme_client.get(schedule_url(schedule)).content.decode()
+    assert 'class="pw-week"' in page and "Europe/Berlin" in page and 'data-testid="schedule-form"' in page
+
+
+def test_creating_never_overwrites_a_schedule_of_the_same_name(acme_client, acme):
+    existing = office_hours(acme, name="office")
+    response = acme_client.post(NEW, form_data(WEEKDAYS))
+    assert response.status_code == 400
+    assert "You already have a schedule named office" in response.content.decode()
+    assert [p.to_spec()["begintime"] for p in existing.periods.all()] == ["09:00"]
+
+
+@pytest.mark.parametrize(
+    ("period", "field", "text"),
+    [
+        ({"weekdays": "funday"}, "weekdays", "funday"),
+        ({"monthdays": "32"}, "monthdays", "32"),
+        ({"months": "smarch"}, "months", "smarch"),
+        ({"begintime": "25:00"}, "begintime", "Enter a valid time."),
+    ],
+)
+def test_a_bad_period_is_refused_on_its_field(acme_client, acme, period, field, text):
+    response = acme_client.post(NEW, form_data(period))
+    assert response.status_code == 400
+    errors = response.context["periods"].forms[0].errors
+    assert text in " ".join(errors[field])
+    assert f'data-testid="error-{field}"' in response.content.decode()
+    assert not Schedule.objects.exists()
+
+
+def test_a_bad_time_zone_is_refused(acme_client):
+    response = acme_client.post(NEW, form_data(WEEKDAYS, timezone="Mars/Olympus_Mons"))
+    assert response.status_code == 400
+    assert "Select a valid choice" in " ".join(response.context["form"].errors["timezone"])
+    assert not Schedule.objects.exists()
+
+
+def test_edit_periods_and_time_zone_keeps_the_schedule(acme_client, acme, acme_member):
+    schedule = office_hours(acme, name="office")
+    first = schedule.periods.get()
+    response = acme_client.post(
+        schedule_url(schedule),
+        form_data(
+            {"begintime": "09:00", "endtime": "17:00", "weekdays": "mon-fri", "DELETE": "on"},
+            {"begintime": "07:00", "endtime": "19:00", "weekdays": "mon-sat"},
+            initial=1, name="ignored: the name is fixed", timezone="America/New_York",
+        ),
+    )
+    assert response["Location"] == schedule_url(schedule)
+    schedule.refresh_from_db()
+    assert (schedule.name, schedule.timezone) == ("office", "America/New_York")
+    assert [p.to_spec()["weekdays"] for p in schedule.periods.all()] == ["mon-sat"]
+    assert not Period.objects.filter(pk=first.pk).exists()
+    assert AuditEvent.objects.get(action="schedule.updated").actor == acme_member
+
+
+def test_an_edit_with_a_bad_period_changes_nothing(acme_client, acme):
+    schedule = office_hours(acme, name="office")
+    response = acme_client.post(schedule_url(schedule), form_data({"weekdays": "mon-funday"}, initial=1, timezone="UTC"))
+    assert response.status_code == 400
+    assert [p.weekdays for p in schedule.periods.all()] == ["mon-fri"]
+    assert not AuditEvent.objects.filter(action="schedule.updated").exists()
+
+
+def test_global_templates_are_read_only_and_can_be_copied(acme_client, acme):
+    template = office_hours(None, name="weekdays")
+    page = acme_client.get(schedule_url(template)).content.decode()
+    assert 'class="pw-week"' in page and "read-only" in page and 'data-testid="schedule-form"' not in page
+    assert acme_client.post(schedule_url(template), form_data(WEEKDAYS, name="weekdays")).status_code == 404
+    assert template.periods.get().begintime == dt.time(9)
+
+    copy = acme_client.get(NEW, {"from": template.pk})
+    assert copy.context["form"].initial["name"] == "weekdays (copy)"
+    assert copy.context["periods"].initial[0]["weekdays"] == "mon-fri"
