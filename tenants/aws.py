@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,8 +148,32 @@ def _session_with(credentials: Any) -> boto3.Session:
     return boto3.Session(botocore_session=core, region_name=default_region())
 
 
+# Our own identity, and one STS client for every AssumeRole, per process: a
+# botocore client costs tens of milliseconds to build (a class with a method per
+# operation), and churning them made a tick's garbage collections dominate.
+_source: botocore.session.Session | None = None
+_sts: Any = None
+_source_lock = threading.RLock()
+
+
+def _source_session() -> botocore.session.Session:
+    global _source
+    with _source_lock:
+        if _source is None:
+            _source = _botocore_session()
+        return _source
+
+
+def _sts_client() -> Any:
+    global _sts
+    with _source_lock:
+        if _sts is None:
+            _sts = _counted(_source_session().create_client("sts", region_name=default_region(), config=client_config()))
+        return _sts
+
+
 def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) -> boto3.Session:
-    source = _botocore_session()
+    source = _source_session()
     source_credentials = source.get_credentials()
     if source_credentials is None:
         raise AwsError(
@@ -157,11 +182,11 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
             code="NoCredentials",
             permanent=True,
         )
-    config = client_config()
-    region = default_region()
 
     def create_sts_client(service_name: str, **kwargs: Any) -> Any:
-        return _counted(source.create_client(service_name, region_name=region, config=config, **kwargs))
+        # The fetcher hands over frozen copies of our keys; the shared client
+        # signs with the same (refreshable) credentials.
+        return _sts_client()
 
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=create_sts_client,
@@ -190,8 +215,12 @@ _cache_lock = threading.Lock()
 
 
 def clear_session_cache() -> None:
+    """Forget cached sessions and our own identity (tests change the environment)."""
+    global _source, _sts
     with _cache_lock:
         _cache.clear()
+    with _source_lock:
+        _source = _sts = None
 
 
 def session_for_credential(credential: CloudCredential, *, cached: bool = True) -> boto3.Session:
@@ -249,10 +278,19 @@ def session_for(account: CloudAccount) -> boto3.Session:
 _client_lock = threading.Lock()
 
 
+_session_clients: weakref.WeakKeyDictionary[boto3.Session, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+
+
 def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
+    """The session's client for (service, region), built once: clients are
+    thread-safe and keep signing with the session's refreshed credentials."""
+    key = (service, region or default_region())
     with _client_lock:
-        made = session.client(service, region_name=region or default_region(), config=client_config())
-    return _counted(made)
+        clients = _session_clients.setdefault(session, {})
+        made = clients.get(key)
+        if made is None:
+            made = clients[key] = _counted(session.client(service, region_name=key[1], config=client_config()))
+    return made
 
 
 def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: bool = True) -> AwsError:
