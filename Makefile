@@ -22,6 +22,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/schedules.py
+	$(PY) benchmarks/parking.py
+	$(PY) benchmarks/migration.py
 
 check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -215,7 +216,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
     list_filter = (AuthMethodFilter, "status", "partition")
     list_select_related = ("tenant",)
     search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
-    readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "created_at")
+    readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "last_parking_run", "created_at")
     inlines = (CredentialInline,)
     actions = ("test_connection", "migrate_to_role", "email_migration_instructions")
     list_per_page = 100
@@ -232,7 +233,23 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ("tenant", "account_id", "name", "regions", "role_arn")
-        return ("tenant", "account_id", "partition", "name", "regions", "status", "last_verified_at", "last_error", "created_at")
+        return (
+            "tenant", "account_id", "partition", "name", "regions", "status", "last_verified_at", "last_error",
+            "last_parking_run", "created_at",
+        )
+
+    @admin.display(description="last parking run")
+    def last_parking_run(self, obj: CloudAccount) -> str:
+        run = obj.parking_runs.order_by("-started_at", "-pk").first()
+        if run is None:
+            return "never parked yet"
+        url = reverse("admin:scheduling_parkingrun_change", args=[run.pk])
+        calls = ", ".join(f"{op} {n}" for op, n in sorted(run.aws_calls.items())) or "no AWS calls"
+        return format_html(
+            '<a href="{}">{} UTC — {}</a>: {} planned, {} done, {} failed, {} skipped ({}){}',
+            url, run.started_at.strftime("%Y-%m-%d %H:%M"), run.get_status_display(), run.planned, run.succeeded, run.failed, run.skipped, calls,
+            format_html("<br>{}", run.error) if run.error else "",
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self.readonly_fields if obj else ()

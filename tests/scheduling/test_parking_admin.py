@@ -141,3 +141,15 @@ def test_schedule_assignment_in_resource_admin(staff_client, acme):
     resource.refresh_from_db()
     assert resource.schedule == schedule
     assert Schedule.objects.count() == 1
+
+
+def test_account_page_shows_its_last_parking_run(staff_client, acme, standin):
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    url = reverse("admin:tenants_cloudaccount_change", args=[account.pk])
+    assert "never parked yet" in staff_client.get(url).content.decode()
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    body = staff_client.get(url).content.decode()
+    run = ParkingRun.objects.get()
+    assert reverse("admin:scheduling_parkingrun_change", args=[run.pk]) in body
+    assert "2 planned, 2 done, 0 failed" in body and "StopInstances 1" in body
