@@ -53,11 +53,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._seed_schedules()
             for slug, name, account_id, method, per_region in CUSTOMERS:
-                self._seed_customer(slug, name, account_id, method, per_region, ours)
+                self._seed_customer(slug, name, account_id, method, per_region, ours, password)
             User = get_user_model()
             User.objects.create_superuser(options["staff_username"], "staff@parkway.invalid", password)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  Staff login: {options['staff_username']} / {password}")
+        self.stdout.write(f"  Staff login: {options['staff_username']} / {password}  (/admin/)")
+        self.stdout.write(f"  Customer logins: acme-admin, globex-admin, initech-admin / {password}  (/app/)")
 
     def _seed_schedules(self) -> None:
         """Global templates; two are relative to now so parking shows within minutes."""
@@ -82,9 +83,11 @@ class Command(BaseCommand):
                 period.save()
         self.stdout.write("  Schedules: office-hours, demo-park-soon (parks in ~3 min), demo-start-soon (starts in ~5 min)")
 
-    def _seed_customer(self, slug: str, name: str, account_id: str, method: str, per_region: int, ours: str) -> None:
+    def _seed_customer(
+        self, slug: str, name: str, account_id: str, method: str, per_region: int, ours: str, password: str
+    ) -> None:
         tenant = Tenant.objects.create(name=name, slug=slug, contact_emails=f"ops@{slug}.example")
-        member = get_user_model().objects.create_user(f"{slug}-admin", f"admin@{slug}.example", None)
+        member = get_user_model().objects.create_user(f"{slug}-admin", f"admin@{slug}.example", password)
         Membership.objects.create(user=member, tenant=tenant, role=Membership.Role.ADMIN)
         demo_tags = {"acme": ("demo-park-soon", "running"), "globex": ("demo-start-soon", "stopped")}
         tag, state = demo_tags.get(slug, ("office-hours", "running"))
