@@ -1,4 +1,5 @@
-"""What people do to machines by hand: park or start now, snooze, clear a snooze.
+"""What people do to machines by hand: park or start now, snooze, clear a snooze,
+assign a schedule.
 
 Used by the admin and the self-service page; every change is audited.
 """
@@ -15,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import executor
-from scheduling.models import Override, ParkingAction, ParkingRun, Resource
+from scheduling.inventory import assignment_note, schedules_for
+from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.services import Actor, actor_label, audit_record
 
@@ -118,3 +120,30 @@ def override_clear(*, resource: Resource, actor: Actor, now: dt.datetime | None 
         if cancelled:
             audit_record(action="resource.snooze_cleared", actor=actor, account=resource.account, details={"resource": resource.resource_id})
     return cancelled
+
+
+def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, actor: Actor) -> Resource:
+    """Make `resource` follow `schedule` (its tenant's own or a global template);
+    None hands it back to its schedule tag. Audited with before and after."""
+    account = resource.account
+    if not resource.may_follow(schedule):
+        # Never say whose schedule it is.
+        raise ValidationError({"schedule": "Choose one of your schedules or a global template."})
+    before = resource.schedule
+    with transaction.atomic():
+        resource.schedule = schedule
+        # The note explains a tag that names no schedule; an explicit choice makes it moot.
+        resource.assignment_note = "" if schedule is not None else assignment_note(resource, schedules_for(account))
+        resource.save(update_fields=["schedule", "assignment_note"])
+        audit_record(
+            action="resource.schedule_assigned",
+            actor=actor,
+            account=account,
+            details={
+                "resource": resource.resource_id,
+                "before": before.name if before else None,
+                "after": schedule.name if schedule else None,
+                "tag": resource.schedule_tag or None,
+            },
+        )
+    return resource

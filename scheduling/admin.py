@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from portal.admin_helpers import ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.selectors import desired_now
@@ -218,8 +221,21 @@ class SnoozedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ResourceForm(forms.ModelForm):
+    class Meta:
+        model = Resource
+        fields = ("schedule",)
+
+    def clean_schedule(self) -> Schedule | None:
+        schedule = self.cleaned_data.get("schedule")
+        if not self.instance.may_follow(schedule):
+            raise ValidationError("Choose one of the tenant's schedules or a global template.")
+        return schedule
+
+
 @admin.register(Resource)
 class ResourceAdmin(admin.ModelAdmin):
+    form = ResourceForm
     list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
     list_filter = (
         ("account__tenant", admin.RelatedOnlyFieldListFilter), "region", "state",
@@ -238,6 +254,11 @@ class ResourceAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ResourceChangeList
+
+    def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
+        # Only the schedule is editable here; the service checks the tenant and audits.
+        if "schedule" in form.changed_data:
+            resource_actions.resource_assign_schedule(resource=obj, schedule=obj.schedule, actor=request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # resources come from inventory
@@ -298,18 +319,12 @@ class ResourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Override)
-class OverrideAdmin(admin.ModelAdmin):
+class OverrideAdmin(ReadOnlyAdmin):
     list_display = ("resource", "state", "until", "reason", "created_by_label", "created_at", "cancelled_at")
     list_select_related = ("resource",)
     list_filter = ("state",)
     search_fields = ("resource__resource_id", "resource__name", "reason")
     readonly_fields = ("resource", "state", "until", "reason", "created_by", "created_by_label", "created_at", "cancelled_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ParkingActionInline(admin.TabularInline):
@@ -323,17 +338,6 @@ class ParkingActionInline(admin.TabularInline):
         return super().get_queryset(request).select_related("resource")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

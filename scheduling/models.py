@@ -230,6 +230,10 @@ class Resource(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.resource_id})" if self.name else self.resource_id
 
+    def may_follow(self, schedule: Schedule | None) -> bool:
+        """Its tenant's own schedules and global templates; never another tenant's."""
+        return schedule is None or schedule.tenant_id in (None, self.account.tenant_id)
+
 
 class Override(models.Model):
     """Snooze: keep a machine running (or stopped) until a time, whatever its schedule says."""

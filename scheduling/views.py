@@ -20,9 +20,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from scheduling.actions import override_clear, override_create
+from scheduling.actions import override_clear, override_create, resource_assign_schedule
 from scheduling.admin import week_picture_html
-from scheduling.assignments import resource_assign_schedule
 from scheduling.forms import (
     AssignScheduleForm,
     PeriodFormSet,

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from portal.admin_helpers import ReadOnlyAdmin
 from tenants import services
 from tenants.emails import tenant_email_migration_instructions
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
@@ -362,7 +363,7 @@ class CloudAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(CloudCredential)
-class CloudCredentialAdmin(admin.ModelAdmin):
+class CloudCredentialAdmin(ReadOnlyAdmin):
     list_display = ("account", "tenant", "kind_badge", "role_arn", "masked_key_id", "created_at", "verified_at", "retired_at")
     list_filter = ("kind", ("retired_at", admin.EmptyFieldListFilter))
     list_select_related = ("account__tenant",)
@@ -370,15 +371,6 @@ class CloudCredentialAdmin(admin.ModelAdmin):
     # The secret is never a field here, not even read-only.
     fields = ("account", "kind", "role_arn", "masked_key_id", "created_at", "verified_at", "retired_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="tenant", ordering="account__tenant__name")
     def tenant(self, obj: CloudCredential) -> Tenant:
@@ -394,7 +386,7 @@ class CloudCredentialAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "tenant", "account")
     list_filter = ("action",)
     list_select_related = ("tenant", "account")
@@ -402,12 +394,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "actor", "actor_label", "tenant", "account", "action", "details")
     raw_id_fields = ("actor", "tenant", "account")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -223,35 +223,77 @@ def clear_session_cache() -> None:
         _source = _sts = None
 
 
-def session_for_credential(credential: CloudCredential, *, cached: bool = True) -> boto3.Session:
-    """A boto3 Session that acts inside the credential's account.
+def _legacy_keys(credential: CloudCredential) -> dict[str, str]:
+    account = credential.account
+    # Flagged on every use: these keys never expire and work from anywhere.
+    logger.warning(
+        "Legacy IAM user keys %s used for account %s of tenant %s; migrate it to an IAM role.",
+        credential.masked_key_id,
+        account.account_id,
+        account.tenant.slug,
+    )
+    if not credential.secret_access_key:
+        raise AwsError("This credential was retired and its secret destroyed.", code="CredentialRetired", permanent=True)
+    return {"aws_access_key_id": credential.access_key_id, "aws_secret_access_key": credential.secret_access_key}
 
-    `cached=False` builds a fresh session: verification must prove the role
-    works now, not reuse credentials obtained an hour ago.
+
+class FreshClients:
+    """Clients for one short check with credentials obtained just now.
+
+    Verification must prove the role works now, not reuse credentials from an
+    hour ago; it needs no refresh and no session of its own (building one costs
+    ~30 ms), so its clients are made from our own session with static keys.
     """
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self._keys = keys
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        with _source_lock:
+            made = _source_session().create_client(
+                service, region_name=region or default_region(), config=client_config(), **self._keys
+            )
+        return _counted(made)
+
+
+def fresh_clients(credential: CloudCredential) -> FreshClients:
+    """Clients for `credential` with credentials obtained now (one AssumeRole for a role)."""
+    if credential.kind == credential.Kind.LEGACY_USER:
+        return FreshClients(_legacy_keys(credential))
+    tenant = credential.account.tenant
+    try:
+        response = _sts_client().assume_role(
+            RoleArn=credential.role_arn,
+            RoleSessionName=tenant.role_session_name,
+            ExternalId=tenant.external_id,
+            DurationSeconds=900,  # the shortest AWS allows: these are used for seconds
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_error(exc, role_arn=credential.role_arn) from exc
+    keys = response["Credentials"]
+    return FreshClients(
+        {
+            "aws_access_key_id": keys["AccessKeyId"],
+            "aws_secret_access_key": keys["SecretAccessKey"],
+            "aws_session_token": keys["SessionToken"],
+        }
+    )
+
+
+def session_for_credential(credential: CloudCredential) -> boto3.Session:
+    """A boto3 Session that acts inside the credential's account; for a role,
+    cached per process so any number of clients cost one AssumeRole an hour."""
     account = credential.account
     if credential.kind == credential.Kind.LEGACY_USER:
-        # Flagged on every use: these keys never expire and work from anywhere.
-        logger.warning(
-            "Legacy IAM user keys %s used for account %s of tenant %s; migrate it to an IAM role.",
-            credential.masked_key_id,
-            account.account_id,
-            account.tenant.slug,
-        )
-        if not credential.secret_access_key:
-            raise AwsError(
-                "This credential was retired and its secret destroyed.", code="CredentialRetired", permanent=True
-            )
         return boto3.Session(
             botocore_session=_botocore_session(),
-            aws_access_key_id=credential.access_key_id,
-            aws_secret_access_key=credential.secret_access_key,
             region_name=default_region(),
+            **_legacy_keys(credential),
         )
 
     tenant = account.tenant
     key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
-    if cached and credential.pk is not None:
+    if credential.pk is not None:
         with _cache_lock:
             session = _cache.get(key)
             if session is None:

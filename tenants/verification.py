@@ -42,8 +42,8 @@ def _probe(credential: CloudCredential) -> VerifyResult:
     account = credential.account
     checks: list[tuple[str, bool]] = []
     try:
-        session = aws.session_for_credential(credential, cached=False)
-        sts = aws.client(session, "sts")
+        clients = aws.fresh_clients(credential)
+        sts = clients.client("sts")
         identity = sts.get_caller_identity()
         checks.append(("sts:AssumeRole" if credential.kind == credential.Kind.ROLE else "credentials", True))
         caller_account = identity["Account"]
@@ -59,7 +59,7 @@ def _probe(credential: CloudCredential) -> VerifyResult:
                 checks=checks,
             )
         region = (account.regions or [aws.default_region()])[0]
-        ec2 = aws.client(session, "ec2", region)
+        ec2 = clients.client("ec2", region)
         ec2.describe_instances(MaxResults=5)
         checks.append(("ec2:DescribeInstances", True))
         for operation, action in PERMISSION_PROBES:

@@ -141,6 +141,20 @@ def test_schedule_assignment_in_resource_admin(staff_client, acme):
     resource.refresh_from_db()
     assert resource.schedule == schedule
     assert Schedule.objects.count() == 1
+    event = AuditEvent.objects.get(action="resource.schedule_assigned")
+    assert event.actor_label == "staff" and event.details["after"] == "office"
+
+
+def test_another_tenants_schedule_cannot_be_assigned_in_admin(staff_client, acme, globex):
+    foreign = office_hours(globex, name="globex-hours")
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="")
+    resource = Resource.objects.get()
+    response = staff_client.post(reverse("admin:scheduling_resource_change", args=[resource.pk]), {"schedule": foreign.pk})
+    assert response.status_code == 200
+    assert "Choose one of the tenant&#x27;s schedules" in response.content.decode()
+    resource.refresh_from_db()
+    assert resource.schedule is None
 
 
 def test_account_page_shows_its_last_parking_run(staff_client, acme, standin):

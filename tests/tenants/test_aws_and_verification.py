@@ -2,13 +2,12 @@
 policies and External IDs the way AWS does)."""
 
 import pytest
-from botocore.stub import Stubber
 
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
 from tenants.onboarding import permission_policy
 from tenants.verification import account_verify, credential_verify
-from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
+from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
 
 pytestmark = pytest.mark.django_db
 
@@ -157,18 +156,7 @@ def test_verify_invalid_or_deleted_keys(acme, standin, settings):
 
 
 def test_verify_throttled_is_transient(role_account, settings, monkeypatch):
-    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
-    real_client = aws.client
-
-    def throttled_client(session, service, region=None):
-        client = real_client(session, service, region)
-        if service == "sts":
-            stubber = Stubber(client)
-            stubber.add_client_error("get_caller_identity", service_error_code="Throttling", http_status_code=400)
-            stubber.activate()
-        return client
-
-    monkeypatch.setattr(aws, "client", throttled_client)
+    throttle_verification(monkeypatch, settings)
     result = account_verify(account=role_account, actor="cli")
     assert not result.ok and result.code == "Throttling" and not result.permanent
     assert "try again" in result.message.lower()

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from botocore.stub import Stubber
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, connections, models
 from django.test.utils import override_settings
@@ -25,7 +24,7 @@ from django.utils import timezone
 from tenants import aws, demo, migration, services
 from tenants.migration import Outcome, account_check_role, account_migrate_to_role, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
-from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
+from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
 
 pytestmark = pytest.mark.django_db
 
@@ -333,18 +332,7 @@ def _malformed_arn(acme, monkeypatch, settings):
 
 
 def _throttled(acme, monkeypatch, settings):
-    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
-    real_client = aws.client
-
-    def throttled_client(session, service, region=None):
-        client = real_client(session, service, region)
-        if service == "sts":
-            stubber = Stubber(client)
-            stubber.add_client_error("get_caller_identity", service_error_code="Throttling", http_status_code=400)
-            stubber.activate()
-        return client
-
-    monkeypatch.setattr(aws, "client", throttled_client)
+    throttle_verification(monkeypatch, settings)
     return connect_legacy(acme, ACME_ACCOUNT), {}
 
 
