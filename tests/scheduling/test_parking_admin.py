@@ -167,3 +167,22 @@ def test_account_page_shows_its_last_parking_run(staff_client, acme, standin):
     run = ParkingRun.objects.get()
     assert reverse("admin:scheduling_parkingrun_change", args=[run.pk]) in body
     assert "2 planned, 2 done, 0 failed" in body and "StopInstances 1" in body
+
+
+def test_resources_are_found_by_id_name_and_tag_value(staff_client, acme):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    now = timezone.now()
+    Resource.objects.bulk_create([
+        Resource(account=account, region="us-east-1", resource_id="i-0aaaaaaaaaaaaaaaa", name="billing-db",
+                 tags={"Team": "payments", "Name": "billing-db"}, first_seen_at=now, last_seen_at=now),
+        Resource(account=account, region="us-east-1", resource_id="i-0bbbbbbbbbbbbbbbb", name="web",
+                 tags={"Team": "frontend"}, first_seen_at=now, last_seen_at=now),
+    ])
+    url = reverse("admin:scheduling_resource_changelist")
+    for query, found, hidden in [
+        ("payments", "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"),
+        ("i-0bbbbbbbbbbbbbbbb", "i-0bbbbbbbbbbbbbbbb", "i-0aaaaaaaaaaaaaaaa"),
+        ("billing", "i-0aaaaaaaaaaaaaaaa", "i-0bbbbbbbbbbbbbbbb"),
+    ]:
+        body = staff_client.get(url, {"q": query}).content.decode()
+        assert found in body and hidden not in body, query
