@@ -26,15 +26,24 @@ unset AWS_PROFILE AWS_SESSION_TOKEN || true
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Each service runs in its own process group (setsid): the worker forks
+  # processes of its own, and all of them must go. Politely first; the worker
+  # can hang on shutdown once its children are gone, so not forever.
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   echo "Demo stopped."
 }
 trap cleanup EXIT INT TERM
 
 # The stand-in keeps its state in memory, so the database starts fresh with it.
 rm -f "$DEMO_DIR/demo.sqlite3"
-$PY -m portal.aws_standin --host 127.0.0.1 --port "$AWS_PORT" > "$DEMO_DIR/aws-standin.log" 2>&1 &
+setsid $PY -m portal.aws_standin --host 127.0.0.1 --port "$AWS_PORT" > "$DEMO_DIR/aws-standin.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do
   $PY -c "import urllib.request,sys; urllib.request.urlopen('$AWS_ENDPOINT_URL/_standin/calls', timeout=1)" 2>/dev/null && break
@@ -45,7 +54,7 @@ $PY manage.py migrate --verbosity 0
 $PY manage.py seed_demo | tee "$DEMO_DIR/login.txt"
 $PY manage.py setup_schedules
 
-$PY manage.py qcluster > "$DEMO_DIR/worker.log" 2>&1 &
+setsid $PY manage.py qcluster > "$DEMO_DIR/worker.log" 2>&1 &
 pids+=($!)
 
 echo
@@ -53,6 +62,6 @@ echo "Parkway demo: http://127.0.0.1:$WEB_PORT/admin/  (AWS stand-in on $AWS_END
 echo "In admin, select the three accounts and run \"Test connection\"."
 echo "Watch Parking runs: within ~3 minutes Acme's us-east-1 machines are parked, within ~5 Globex's are started"
 echo "(worker log: $DEMO_DIR/worker.log). Ctrl-C stops everything."
-$PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload &
+setsid $PY manage.py runserver "127.0.0.1:$WEB_PORT" --noreload &
 pids+=($!)
 wait -n "${pids[@]}"
