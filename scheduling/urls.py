@@ -6,7 +6,7 @@ fills each one with another tenant's object, expecting a 404.
 
 from django.urls import path
 
-from scheduling import views
+from scheduling import views, views_activity
 
 app_name = "scheduling"
 
@@ -19,5 +19,5 @@ urlpatterns = [
     path("schedules/", views.schedule_list, name="schedules"),
     path("schedules/new/", views.schedule_create, name="schedule_create"),
     path("schedules/<int:schedule_pk>/", views.schedule_detail, name="schedule"),
-    path("activity/", views.activity, name="activity"),
+    path("activity/", views_activity.activity, name="activity"),
 ]

@@ -1,4 +1,4 @@
-"""Self-service pages for machines, schedules and parking activity (/app/).
+"""Self-service pages for machines and schedules (/app/); activity is in views_activity.
 
 Same rules as tenants.views: the person's current tenant scopes every lookup
 (another tenant's ID is a 404), views parse a form, call one audited service
@@ -31,16 +31,15 @@ from scheduling.forms import (
     schedule_initial,
     schedule_spec,
 )
-from scheduling.models import ParkingAction, ParkingRun, Resource, Schedule
+from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
 from scheduling.selectors import DesiredNow, desired_now
 from scheduling.services import schedule_save_from_spec
 from tenants.forms import add_service_errors
-from tenants.models import AuditEvent, CloudAccount, Tenant
+from tenants.models import CloudAccount, Tenant
 from tenants.views import safe_next, tenant_member_required
 
 RESOURCES_PER_PAGE = 50
-ACTIVITY_PER_PAGE = 25
 
 
 def visible_schedules(tenant: Tenant) -> QuerySet[Schedule]:
@@ -341,84 +340,3 @@ def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
         periods = PeriodFormSet(initial=period_rows, prefix="periods")
     context.update(form=form, periods=periods, creating=False)
     return render(request, "selfservice/schedule_form.html", context, status=status)
-
-
-# --------------------------------------------------------------------------- activity
-
-ACTION_LABELS = {
-    "account.connected_role": "Account connected by IAM role",
-    "account.connected_legacy_keys": "Account connected with IAM user keys",
-    "account.updated": "Account settings changed",
-    "account.migrated_to_role": "Account switched to an IAM role",
-    "account.migration_failed": "Switch to an IAM role failed",
-    "credential.verified": "Connection tested: working",
-    "credential.verify_failed": "Connection test failed",
-    "resource.snoozed": "Machine snoozed",
-    "resource.snooze_cleared": "Snooze cancelled",
-    "resource.schedule_assigned": "Schedule assigned",
-    "resource.stop_now": "Machines stopped by hand",
-    "resource.start_now": "Machines started by hand",
-    "schedule.created": "Schedule created",
-    "schedule.updated": "Schedule changed",
-    "schedule.deleted": "Schedule deleted",
-    "tenant.external_id_rotated": "External ID changed",
-    "tenant.migration_instructions_sent": "Migration instructions emailed",
-}
-MACHINE_ACTORS = {"system": "Parkway", "cli": "Parkway operations"}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, dict) and set(value) >= {"before", "after"}:
-        return f"{_text(value['before'])} → {_text(value['after'])}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_text(v) for v in value) or "—"
-    return "—" if value in (None, "") else str(value)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    event: AuditEvent
-    label: str
-    actor: str
-    summary: str
-
-    @classmethod
-    def of(cls, event: AuditEvent) -> EventRow:
-        details = event.details or {}
-        if details.get("message"):
-            summary = str(details["message"])
-        else:
-            skip = {"checks", "schedule_id", "credential_id"}
-            summary = "; ".join(
-                f"{key.replace('_', ' ')}: {_text(value)}"
-                for key, value in details.items()
-                if key not in skip and not (isinstance(value, dict) and not {"before", "after"} <= set(value))
-            )
-        if event.actor is not None and event.actor.is_staff:
-            actor = "Parkway support"
-        else:
-            actor = MACHINE_ACTORS.get(event.actor_label, event.actor_label)
-        return cls(event=event, label=ACTION_LABELS.get(event.action, event.action), actor=actor, summary=summary[:400])
-
-
-@tenant_member_required
-def activity(request: HttpRequest) -> HttpResponse:
-    tenant = request.tenant
-    runs = ParkingRun.objects.filter(account__tenant=tenant).select_related("account").order_by("-started_at", "-pk")
-    actions = (
-        ParkingAction.objects.filter(run__account__tenant=tenant)
-        .select_related("resource", "run__account")
-        .order_by("-created_at", "-pk")
-    )
-    events = AuditEvent.objects.filter(tenant=tenant).select_related("account", "actor").order_by("-created_at", "-pk")
-    event_page = page_of(events, request, per_page=ACTIVITY_PER_PAGE, param="events_page")
-    return render(
-        request,
-        "selfservice/activity.html",
-        {
-            "runs": page_of(runs, request, per_page=ACTIVITY_PER_PAGE, param="runs_page"),
-            "actions": page_of(actions, request, per_page=ACTIVITY_PER_PAGE, param="actions_page"),
-            "events": event_page,
-            "event_rows": [EventRow.of(e) for e in event_page.object_list],
-        },
-    )

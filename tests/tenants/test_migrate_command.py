@@ -16,7 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test.utils import override_settings
 
-from tenants import demo, migration, services
+from tenants import demo, services
+from tenants.migration import services as migration_services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
 from tests.tenants.test_migration import account_state, connect_legacy
@@ -179,7 +180,7 @@ def test_usage_error_exit_code_from_the_shell():
 
 
 def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, monkeypatch):
-    real_verify = migration._verify
+    real_verify = migration_services._verify
     calls = []
 
     def verify_and_press_ctrl_c(plan, actor):
@@ -188,7 +189,7 @@ def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, monkeypat
             os.kill(os.getpid(), signal.SIGINT)  # delivered to the command's handler in the main thread
         return real_verify(plan, actor)
 
-    monkeypatch.setattr(migration, "_verify", verify_and_press_ctrl_c)
+    monkeypatch.setattr(migration_services, "_verify", verify_and_press_ctrl_c)
     code, out = run("--all-legacy", "--concurrency", "1")
     assert code == 130, out
     assert "run the command again" in out

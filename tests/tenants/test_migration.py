@@ -22,6 +22,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from tenants import aws, demo, migration, services
+from tenants.migration import services as migration_services
+from tenants.migration import steps as migration_steps
 from tenants.migration import Outcome, account_check_role, account_migrate_to_role, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
@@ -337,14 +339,14 @@ def _throttled(acme, monkeypatch, settings):
 
 
 def _audit_fails_in_the_switch(acme, monkeypatch, settings):
-    real = migration.audit_record
+    real = migration_steps.audit_record
 
     def failing(**kwargs):
         if kwargs["action"] == "account.migrated_to_role":
             raise DatabaseError("disk full")
         return real(**kwargs)
 
-    monkeypatch.setattr(migration, "audit_record", failing)
+    monkeypatch.setattr(migration_steps, "audit_record", failing)
     return connect_legacy(acme, ACME_ACCOUNT), {}
 
 
@@ -456,14 +458,14 @@ def test_bulk_stop_finishes_the_account_in_flight_and_starts_nothing_new(acme, g
     a, _, _ = connect_legacy(acme, ACME_ACCOUNT)
     b, _, _ = connect_legacy(globex, "222222222222")
     stop = threading.Event()
-    real_verify = migration._verify
+    real_verify = migration_services._verify
 
     def ctrl_c_during_verification(plan, actor):
         stop.set()  # what the command's SIGINT handler does
         return real_verify(plan, actor)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(migration, "_verify", ctrl_c_during_verification)
+        mp.setattr(migration_services, "_verify", ctrl_c_during_verification)
         results = accounts_migrate_to_role(accounts=[a, b], actor="cli", concurrency=1, stop=stop)
     assert [r.outcome for r in results] == [Outcome.MIGRATED, Outcome.NOT_ATTEMPTED]
     assert "Run again" in results[1].message
@@ -493,14 +495,14 @@ def test_two_simultaneous_migrations_of_one_account_migrate_it_once(acme, standi
         pytest.skip("needs PostgreSQL: SQLite has no row locks (it serializes whole-database writers instead)")
     account, _, _ = connect_legacy(acme, ACME_ACCOUNT)
     both_verified = threading.Barrier(2, timeout=30)
-    real_verify = migration._verify
+    real_verify = migration_services._verify
 
     def verify_then_wait(plan, actor):
         result = real_verify(plan, actor)
         both_verified.wait()  # both now race for the switch
         return result
 
-    monkeypatch.setattr(migration, "_verify", verify_then_wait)
+    monkeypatch.setattr(migration_services, "_verify", verify_then_wait)
     results: list = []
     errors: list = []
 
