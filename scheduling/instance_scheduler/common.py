@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from functools import lru_cache
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, TypedDict
 
 
@@ -125,3 +126,33 @@ def _error_document_message(value: Any) -> str | None:
         return str(value["Error"])
     return None
 
+
+def convert_named(
+    entries: Iterable[Any],
+    *,
+    name_of: Callable[[Any], str | None],
+    missing: str,
+    convert: Callable[[Any, str], ScheduleSpec | ScheduleImportError],
+) -> tuple[list[ScheduleSpec], list[ScheduleImportError]]:
+    """Convert schedule entries one by one. An entry without a name, or with a
+    name already used, is an error of its own: both formats share this rule."""
+    specs: list[ScheduleSpec] = []
+    errors: list[ScheduleImportError] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(entries):
+        name = name_of(raw)
+        if name is None:
+            errors.append(ScheduleImportError(index, missing))
+            continue
+        if name in seen:
+            errors.append(
+                ScheduleImportError(name, f"duplicate schedule name (first defined at position {seen[name]})")
+            )
+            continue
+        seen[name] = index
+        result = convert(raw, name)
+        if isinstance(result, ScheduleImportError):
+            errors.append(result)
+        else:
+            specs.append(result)
+    return specs, errors

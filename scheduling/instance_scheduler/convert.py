@@ -10,6 +10,7 @@ import re
 from typing import Any, Final
 
 from .common import (
+    convert_named,
     _OVERRIDE_VALUES,
     _PERIOD_FIELDS,
     DEFAULT_TIMEZONE,
@@ -376,27 +377,11 @@ def from_instance_scheduler(
             continue
         catalog.add(name, raw)
 
-    specs: list[ScheduleSpec] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(schedules):
-        name = _entry_name(raw)
-        if name is None:
-            errors.append(
-                ScheduleImportError(index, "schedule entry must be an object with a Name")
-            )
-            continue
-        if name in seen:
-            errors.append(
-                ScheduleImportError(
-                    name, f"duplicate schedule name (first defined at position {seen[name]})"
-                )
-            )
-            continue
-        seen[name] = index
-        result = _convert_schedule(raw, name, catalog)
-        if isinstance(result, ScheduleImportError):
-            errors.append(result)
-        else:
-            specs.append(result)
-    return specs, errors
+    specs, schedule_errors = convert_named(
+        schedules,
+        name_of=_entry_name,
+        missing="schedule entry must be an object with a Name",
+        convert=lambda raw, name: _convert_schedule(raw, name, catalog),
+    )
+    return specs, errors + schedule_errors
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from .common import (
+    convert_named,
     _OVERRIDE_VALUES,
     _PERIOD_FIELDS,
     DEFAULT_TIMEZONE,
@@ -128,28 +129,11 @@ def _check_spec(raw: dict[str, Any], name: str) -> ScheduleSpec | ScheduleImport
 
 
 def _load_parkway(data: list[Any]) -> tuple[list[ScheduleSpec], list[ScheduleImportError]]:
-    specs: list[ScheduleSpec] = []
-    errors: list[ScheduleImportError] = []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(data):
+    def name_of(raw: Any) -> str | None:
         name = raw.get("name") if isinstance(raw, dict) else None
-        if not isinstance(raw, dict) or not isinstance(name, str) or not name.strip():
-            errors.append(
-                ScheduleImportError(index, 'each schedule must be an object with a non-empty "name"')
-            )
-            continue
-        if name in seen:
-            errors.append(
-                ScheduleImportError(
-                    name, f"duplicate schedule name (first defined at position {seen[name]})"
-                )
-            )
-            continue
-        seen[name] = index
-        result = _check_spec(raw, name)
-        if isinstance(result, ScheduleImportError):
-            errors.append(result)
-        else:
-            specs.append(result)
-    return specs, errors
+        return name if isinstance(name, str) and name.strip() else None
+
+    return convert_named(
+        data, name_of=name_of, missing='each schedule must be an object with a non-empty "name"', convert=_check_spec
+    )
 
