@@ -1,9 +1,11 @@
 import datetime as dt
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -214,7 +216,10 @@ def test_week_picture_shows_mon_to_fri_nine_to_five(staff_client):
     assert re.findall(r'<i class="pw-week-(\w+)"></i> ([\w ]+)</span>', legend) == [
         ("running", "running"), ("stopped", "stopped"), ("any", "no change")
     ]
-    assert ".pw-week-running { background: #15803d; }" in page  # the colours come with the page
+    # The colours come with the page, from the stylesheet the admin and self-service share.
+    assert "/static/parkway/week.css" in page
+    week_css = (Path(settings.BASE_DIR) / "static/parkway/week.css").read_text()
+    assert ".pw-week-running { background: #15803d; }" in week_css
 
 
 @pytest.mark.parametrize(
