@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import executor
-from scheduling.inventory import assignment_note, schedules_for
+from scheduling.inventory import schedules_for
 from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.services import Actor, actor_label, audit_record
@@ -133,7 +133,7 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
     with transaction.atomic():
         resource.schedule = schedule
         # The note explains a tag that names no schedule; an explicit choice makes it moot.
-        resource.assignment_note = "" if schedule is not None else assignment_note(resource, schedules_for(account))
+        resource.assignment_note = "" if schedule is not None else schedules_for(account).note_for(resource)
         resource.save(update_fields=["schedule", "assignment_note"])
         audit_record(
             action="resource.schedule_assigned",

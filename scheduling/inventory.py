@@ -8,7 +8,8 @@ never deleted, so their parking history stays.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -34,22 +35,42 @@ def describe_pages(ec2: Any) -> Iterator[list[dict[str, Any]]]:
         yield [instance for reservation in page.get("Reservations", []) for instance in reservation.get("Instances", [])]
 
 
-def schedules_for(account: CloudAccount) -> dict[str, Schedule]:
-    """The schedules an account's machines may name: the tenant's own win over
-    global templates of the same name. Two queries (periods prefetched)."""
-    rows = Schedule.objects.filter(Q(tenant_id=account.tenant_id) | Q(tenant__isnull=True)).prefetch_related("periods")
-    by_name: dict[str, Schedule] = {}
-    for schedule in sorted(rows, key=lambda s: s.tenant_id is not None):
-        by_name[schedule.name] = schedule
-    return by_name
+@dataclass(frozen=True)
+class ScheduleBook:
+    """The schedules a tenant's machines may follow, and which one each follows:
+    an explicit assignment wins; otherwise the schedule tag names one, the
+    tenant's own winning over a global template of the same name."""
 
+    by_pk: dict[int, Schedule]
+    by_name: dict[str, Schedule]
 
-def assignment_note(resource: Resource, schedules_by_name: dict[str, Schedule]) -> str:
-    if resource.schedule_id is not None or not resource.schedule_tag:
+    @classmethod
+    def from_rows(cls, rows: Iterable[Schedule], *, tenant_id: int) -> ScheduleBook:
+        usable = [s for s in rows if s.tenant_id in (None, tenant_id)]
+        by_name: dict[str, Schedule] = {}
+        for schedule in sorted(usable, key=lambda s: s.tenant_id is not None):
+            by_name[schedule.name] = schedule
+        return cls(by_pk={s.pk: s for s in usable}, by_name=by_name)
+
+    def schedule_of(self, resource: Resource) -> Schedule | None:
+        if resource.schedule_id is not None:
+            return self.by_pk.get(resource.schedule_id)
+        return self.by_name.get(resource.schedule_tag) if resource.schedule_tag else None
+
+    def note_for(self, resource: Resource) -> str:
+        """Shown on the machine when its tag names no schedule."""
+        if resource.schedule_id is None and resource.schedule_tag and resource.schedule_tag not in self.by_name:
+            return f"schedule '{resource.schedule_tag}' not found"
         return ""
-    if resource.schedule_tag not in schedules_by_name:
-        return f"schedule '{resource.schedule_tag}' not found"
-    return ""
+
+
+def usable_schedules(tenant_ids: Iterable[int]) -> list[Schedule]:
+    """The tenants' own schedules and the global templates: two queries (periods prefetched)."""
+    return list(Schedule.objects.filter(Q(tenant_id__in=list(tenant_ids)) | Q(tenant__isnull=True)).prefetch_related("periods"))
+
+
+def schedules_for(account: CloudAccount) -> ScheduleBook:
+    return ScheduleBook.from_rows(usable_schedules([account.tenant_id]), tenant_id=account.tenant_id)
 
 
 def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
@@ -70,7 +91,7 @@ def inventory_sync(
     *,
     account: CloudAccount,
     session: Any = None,
-    schedules_by_name: dict[str, Schedule] | None = None,
+    schedules: ScheduleBook | None = None,
     now: dt.datetime | None = None,
     write: bool = True,
 ) -> list[Resource]:
@@ -82,8 +103,8 @@ def inventory_sync(
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
-    if schedules_by_name is None:
-        schedules_by_name = schedules_for(account)
+    if schedules is None:
+        schedules = schedules_for(account)
     tag_key = settings.PARKWAY_SCHEDULE_TAG
     existing = {(r.region, r.resource_id): r for r in Resource.objects.filter(account=account)}
     seen: list[Resource] = []
@@ -99,7 +120,7 @@ def inventory_sync(
                         resource = Resource(account=account, region=region, resource_id=instance["InstanceId"], first_seen_at=now)
                         existing[key] = resource
                     _apply_instance(resource, instance, tag_key=tag_key, now=now)
-                    resource.assignment_note = assignment_note(resource, schedules_by_name)
+                    resource.assignment_note = schedules.note_for(resource)
                     page.append(resource)
                 if write and page:
                     Resource.objects.bulk_create(

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import executor, planner
-from scheduling.inventory import inventory_sync, schedules_for
+from scheduling.inventory import ScheduleBook, inventory_sync, schedules_for
 from scheduling.models import Override, ParkingAction, ParkingLease, ParkingRun, Resource
 from scheduling.periods import ScheduleError
 from scheduling.periods.engine import cached_compile
@@ -78,16 +78,12 @@ def release_lease(account_id: int) -> None:
     ParkingLease.objects.filter(account_id=account_id).update(until=timezone.now() - dt.timedelta(seconds=1), holder="")
 
 
-def _rules(schedules_by_name: dict[str, Any], resources: list[Resource]) -> tuple[dict[int, planner.ScheduleRules], dict[int, int]]:
+def _rules(schedules: ScheduleBook, resources: list[Resource]) -> tuple[dict[int, planner.ScheduleRules], dict[int, int]]:
     """Compile each schedule the resources use, once; map resource → schedule pk."""
-    by_pk = {s.pk: s for s in schedules_by_name.values()}
     rules: dict[int, planner.ScheduleRules] = {}
     assignment: dict[int, int] = {}
     for resource in resources:
-        if resource.schedule_id is not None:
-            schedule = by_pk.get(resource.schedule_id)
-        else:
-            schedule = schedules_by_name.get(resource.schedule_tag) if resource.schedule_tag else None
+        schedule = schedules.schedule_of(resource)
         if schedule is None:
             continue
         if schedule.pk not in rules:
@@ -128,11 +124,11 @@ def _park(account: CloudAccount, *, at: dt.datetime, now: dt.datetime, dry_run: 
     with aws.counting_calls() as calls:
         try:
             session = aws.session_for(account)
-            schedules_by_name = schedules_for(account)
+            schedules = schedules_for(account)
             resources = inventory_sync(
-                account=account, session=session, schedules_by_name=schedules_by_name, now=now, write=not dry_run
+                account=account, session=session, schedules=schedules, now=now, write=not dry_run
             )
-            decisions = _plan(account, resources, schedules_by_name, at)
+            decisions = _plan(account, resources, schedules, at)
             result.decisions = decisions
             if not dry_run:
                 _execute_and_record(account, session, decisions, run, result)
@@ -157,9 +153,9 @@ def _park(account: CloudAccount, *, at: dt.datetime, now: dt.datetime, dry_run: 
 
 
 def _plan(
-    account: CloudAccount, resources: list[Resource], schedules_by_name: dict[str, Any], at: dt.datetime
+    account: CloudAccount, resources: list[Resource], schedules: ScheduleBook, at: dt.datetime
 ) -> list[tuple[Resource, planner.Decision]]:
-    rules, assignment = _rules(schedules_by_name, resources)
+    rules, assignment = _rules(schedules, resources)
     pks = [r.pk for r in resources if r.pk is not None]
     overrides: dict[int, planner.OverrideView] = {}
     if pks:

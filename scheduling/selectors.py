@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q
 
+from scheduling.inventory import ScheduleBook, usable_schedules
 from scheduling.models import Override, Resource, Schedule
 from scheduling.periods import ScheduleError
 from scheduling.periods.engine import cached_compile
@@ -31,12 +31,8 @@ def desired_now(resources: Iterable[Resource], *, at: dt.datetime) -> dict[int, 
     if not resources:
         return {}
     tenant_ids = {r.account.tenant_id for r in resources}
-    schedules = list(
-        Schedule.objects.filter(Q(tenant_id__in=tenant_ids) | Q(tenant__isnull=True)).prefetch_related("periods")
-    )
-    by_pk = {s.pk: s for s in schedules}
-    globals_by_name = {s.name: s for s in schedules if s.tenant_id is None}
-    own_by_name = {(s.tenant_id, s.name): s for s in schedules if s.tenant_id is not None}
+    rows = usable_schedules(tenant_ids)
+    books = {tenant_id: ScheduleBook.from_rows(rows, tenant_id=tenant_id) for tenant_id in tenant_ids}
     overrides: dict[int, Override] = {}
     for override in Override.objects.filter(
         resource__in=[r.pk for r in resources], cancelled_at__isnull=True, until__gt=at
@@ -49,18 +45,12 @@ def desired_now(resources: Iterable[Resource], *, at: dt.datetime) -> dict[int, 
         if override is not None:
             result[resource.pk] = DesiredNow(override.state, f"snoozed until {override.until:%Y-%m-%d %H:%M %Z}", override=override)
             continue
-        if resource.schedule_id is not None:
-            schedule, source = by_pk.get(resource.schedule_id), "assigned"
-        elif resource.schedule_tag:
-            tenant_id = resource.account.tenant_id
-            schedule = own_by_name.get((tenant_id, resource.schedule_tag)) or globals_by_name.get(resource.schedule_tag)
-            source = "from tag"
-            if schedule is None:
-                result[resource.pk] = DesiredNow("", f"schedule '{resource.schedule_tag}' not found")
-                continue
-        else:
-            result[resource.pk] = DesiredNow("", "not scheduled")
+        book = books[resource.account.tenant_id]
+        schedule = book.schedule_of(resource)
+        if schedule is None:
+            result[resource.pk] = DesiredNow("", book.note_for(resource) or "not scheduled")
             continue
+        source = "assigned" if resource.schedule_id is not None else "from tag"
         try:
             state = cached_compile(schedule.to_spec()).desired_state(at)
         except ScheduleError as exc:

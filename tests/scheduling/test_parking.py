@@ -269,3 +269,17 @@ def test_a_full_tick_through_django_q_in_sync_mode(acme_fleet, monkeypatch, djan
         assert tasks.tick(TUESDAY_EVENING.isoformat()) == 1
     run = ParkingRun.objects.get(account=account)
     assert run.status == "succeeded" and run.succeeded == 6
+
+
+def test_an_explicit_global_template_is_followed_even_when_the_tenant_has_one_of_the_same_name(acme, standin):
+    shadowed = Schedule.objects.create(tenant=None, name="office", timezone="UTC")
+    Period.objects.create(schedule=shadowed, weekdays="sat")  # stopped on a Wednesday
+    office_hours(acme)  # the tenant's own "office": running on Wednesday morning
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=2, tag="office", regions=["us-east-1"])
+    parking.park_account(account_id=account.pk, at=WEDNESDAY_MORNING)
+    keep = Resource.objects.get(resource_id=ids["us-east-1"][0])
+    keep.schedule = shadowed
+    keep.save()
+    result = parking.park_account(account_id=account.pk, at=WEDNESDAY_MORNING + dt.timedelta(minutes=5))
+    assert result.planned == 1
+    assert states(ACME_ACCOUNT, "us-east-1") == {keep.resource_id: "stopped", ids["us-east-1"][1]: "running"}
