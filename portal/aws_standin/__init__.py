@@ -11,7 +11,11 @@ enforces what Parkway's confused-deputy protections rely on:
   sessions -> ExpiredToken, or RequestExpired on EC2;
 * EC2 calls by assumed-role sessions and IAM users must be allowed by their
   policies -> otherwise 403 UnauthorizedOperation, checked before moto's DryRun;
-* call counters per ``service:Action``: ``GET``/``DELETE /_standin/calls``.
+* call counters per ``service:Action``: ``GET``/``DELETE /_standin/calls``;
+* programmable faults (throttling, lost responses, failing instance IDs, delays,
+  hooks) and a record of what each Stop/StartInstances changed:
+  ``StandinServer.faults`` in-process, ``/_standin/faults`` and
+  ``/_standin/effects`` over HTTP (see ``faults.py``).
 
 Keys that do not look like AWS keys ("testing") keep moto's default behaviour:
 the root of account 123456789012, or of the account named by the
@@ -34,16 +38,22 @@ All servers/apps in one process share moto's global backends.
 Run it: ``python -m portal.aws_standin --port 5000``; in tests use ``StandinServer``.
 """
 
+from .faults import Call, Effect, Fault, FaultLayer, instance_states
 from .identity import Caller, CallerKind, resolve_caller
 from .middleware import StandinMiddleware
 from .server import StandinServer, account_client, main, make_app
 
 __all__ = [
+    "Call",
     "Caller",
     "CallerKind",
+    "Effect",
+    "Fault",
+    "FaultLayer",
     "StandinMiddleware",
     "StandinServer",
     "account_client",
+    "instance_states",
     "main",
     "make_app",
     "resolve_caller",

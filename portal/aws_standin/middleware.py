@@ -12,23 +12,24 @@ middleware answers, before moto sees the request:
 * EC2 calls by IAM users / assumed-role sessions that their policies do not
   allow -> UnauthorizedOperation (also for ``DryRun=true`` probes).
 
-Everything else goes to moto unchanged.
+Requests that pass go through the fault layer (``faults.py``: throttling, lost
+responses, failing IDs, delays, hooks, effect tracking), which hands them to moto
+unchanged when no fault matches.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 from typing import Any
 
 from moto.moto_api._internal.models import moto_api_backend
 
 from .checks import check_assume_role, check_ec2_permission
-from .identity import CallerKind, CredentialError, resolve_caller
-from .protocol import ApiRequest, Rejection, StartResponse, credential_rejection, parse_request
+from .faults import FaultLayer
+from .identity import Caller, CallerKind, CredentialError, resolve_caller
+from .protocol import ApiRequest, Rejection, StartResponse, credential_rejection, json_response, parse_request
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -40,6 +41,7 @@ class StandinMiddleware:
         self.app = app
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
+        self.faults = FaultLayer()
 
     # -- counters (the server is threaded: every access holds the lock)
     def calls(self) -> Counter[str]:
@@ -51,30 +53,27 @@ class StandinMiddleware:
             self._calls.clear()
 
     def reset(self) -> None:
-        """Forget all moto state (every account, every service) and the counters."""
+        """Forget all moto state (every account, every service), the counters, the
+        faults and the tracked effects."""
         moto_api_backend.reset()
         self.reset_calls()
+        self.faults.reset()
 
     # -- WSGI
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path.startswith("/_standin/"):
-            return self._own_endpoint(path.rstrip("/"), method, start_response)
+            return self._own_endpoint(path.rstrip("/"), method, environ, start_response)
         if path.startswith("/moto-api") or path == "/favicon.ico":
             if path.rstrip("/") == "/moto-api/reset" and method == "POST":
                 self.reset_calls()  # a moto reset starts a fresh run: counters too
+                self.faults.reset()
             return self.app(environ, start_response)
 
         request = parse_request(environ)
         with self._lock:
             self._calls[request.counter_key] += 1  # rejected attempts count too
-        rejection = self._check(request, environ)
-        if rejection is not None:
-            return rejection(start_response)
-        return self.app(environ, start_response)
-
-    def _check(self, request: ApiRequest, environ: dict[str, Any]) -> Rejection | None:
         try:
             caller = resolve_caller(
                 request.access_key_id,
@@ -82,7 +81,13 @@ class StandinMiddleware:
                 header_account=request.header_account,
             )
         except CredentialError as error:
-            return credential_rejection(request, error.reason)
+            return credential_rejection(request, error.reason)(start_response)
+        rejection = self._check(request, caller, environ)
+        if rejection is not None:
+            return rejection(start_response)
+        return self.faults(request, caller.account_id, environ, start_response, self.app)
+
+    def _check(self, request: ApiRequest, caller: Caller, environ: dict[str, Any]) -> Rejection | None:
         if caller.kind is not CallerKind.DEFAULT:
             # A real key decides its account, as in AWS; moto would let the
             # x-moto-account-id header move it into any other account.
@@ -93,24 +98,21 @@ class StandinMiddleware:
             return check_ec2_permission(request, caller)
         return None
 
-    def _own_endpoint(self, path: str, method: str, start_response: StartResponse) -> list[bytes]:
+    def _own_endpoint(
+        self, path: str, method: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
+        answer = self.faults.http(path, method, environ, start_response)
+        if answer is not None:
+            return answer
         if path == "/_standin/calls" and method == "GET":
-            return _json(start_response, 200, dict(sorted(self.calls().items())))
+            return json_response(start_response, 200, dict(sorted(self.calls().items())))
         if (path == "/_standin/calls" and method == "DELETE") or (
             path == "/_standin/calls/reset" and method == "POST"
         ):
             self.reset_calls()
-            return _json(start_response, 200, {})
+            return json_response(start_response, 200, {})
         if path == "/_standin/reset" and method == "POST":
             self.reset()
-            return _json(start_response, 200, {"status": "ok"})
-        return _json(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
+            return json_response(start_response, 200, {"status": "ok"})
+        return json_response(start_response, 404, {"error": f"no such endpoint: {method} {path}"})
 
-
-def _json(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
-    data = json.dumps(payload).encode("utf-8")
-    start_response(
-        f"{status} {HTTPStatus(status).phrase}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
-    )
-    return [data]

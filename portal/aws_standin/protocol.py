@@ -146,3 +146,13 @@ def credential_rejection(request: ApiRequest, reason: str) -> Rejection:
             "The security token included in the request is invalid.",
         )
     return Rejection(403, code, message, request.service, request.json_protocol)
+
+
+def json_response(start_response: StartResponse, status: int, payload: Any) -> list[bytes]:
+    """The stand-in's own endpoints (/_standin/...) answer JSON."""
+    data = json.dumps(payload).encode("utf-8")
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+    )
+    return [data]

@@ -18,6 +18,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .faults import FaultLayer
 from .middleware import StandinMiddleware
 
 
@@ -80,8 +81,13 @@ class StandinServer:
         return f"http://{self.host}:{self.port}"
 
     def reset(self) -> None:
-        """moto reset (all accounts, all services) + call counters."""
+        """moto reset (all accounts, all services) + call counters, faults and effects."""
         self.app.reset()
+
+    @property
+    def faults(self) -> FaultLayer:
+        """Program faults and read tracked effects (see ``portal.aws_standin.faults``)."""
+        return self.app.faults
 
     def calls(self) -> Counter[str]:
         """Calls seen since the last reset, keyed ``"service:Action"``."""
