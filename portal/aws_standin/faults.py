@@ -17,7 +17,8 @@ A matching call goes through three phases:
    response, or answers 500/503): the effect on AWS is real, the caller does not
    know it, and botocore's retry sends the call again.
 
-Effect tracking: every ec2 Stop/StartInstances that reaches moto records, per
+Effect tracking: every ec2 Stop/StartInstances that reaches moto (DryRun probes
+aside) records, per
 instance ID, its state in moto's backend just before and just after the call
 (read under one lock, so concurrent calls cannot blur who changed what).  An
 ``Effect`` with ``changed`` is a call that really stopped or started a machine:
@@ -328,7 +329,8 @@ class FaultLayer:
                 account_id=account_id, params=dict(request.params),
             )
             has_faults = bool(self._faults)
-        tracked = call.service == "ec2" and call.action in TRACKED_ACTIONS
+        # A DryRun probe (our connection check) acts on nothing: not an effect to track.
+        tracked = call.service == "ec2" and call.action in TRACKED_ACTIONS and call.params.get("DryRun") != "true"
         if not has_faults and not tracked:
             return app(environ, start_response)
 

@@ -275,6 +275,14 @@ def test_effects_say_which_call_changed_which_machine(server: StandinServer) -> 
     assert server.faults.state_changes(since=mark) == {a: 1, b: 1}
 
 
+def test_dry_run_probes_are_not_effects(server: StandinServer) -> None:
+    (instance,) = machines(server, 1)
+    with pytest.raises(ClientError) as excinfo:
+        ec2(server).stop_instances(InstanceIds=[instance], DryRun=True)
+    assert error_of(excinfo)[1] == "DryRunOperation"
+    assert server.faults.effects() == []
+
+
 def test_concurrent_calls_on_one_machine_change_it_once(server: StandinServer) -> None:
     (instance,) = machines(server, 1)
     barrier = threading.Barrier(4)
