@@ -1,0 +1,58 @@
+"""A real worker (`manage.py qcluster` on Redis) is SIGKILLed, whole process group,
+right after AWS carried out its first StopInstances for an account and before it
+could record it. Redis has no delivery receipts: the task is gone. The next tick
+(a fresh cluster, through `scheduling.tasks.tick`) closes the dead run, settles
+it from AWS's real state, and finishes the decision without repeating it."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.aws_standin import StandinServer, instance_states
+from scheduling.models import ParkingRun
+from tests.faults.conftest import AT, NEXT, Fleets, Worker, expire_lease, needs_postgresql, on_first_call, wait_until
+from tests.faults.invariants import assert_invariants
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    needs_postgresql("the worker process shares the test database"),
+]
+
+
+def test_a_worker_killed_mid_tick_is_settled_by_the_next_tick(
+    fleets: Fleets, standin: StandinServer, worker: Worker
+) -> None:
+    target = fleets.target
+    cluster = worker.start(workers=1)
+    killed, kill_hook = on_first_call(cluster.kill)
+    fault = standin.faults.hook("ec2:StopInstances", kill_hook, when="after", account_id=target.account_id)
+    for customer in fleets.all:  # one worker: Globex, then Acme (killed), then Initech
+        worker.park_account(customer.account, AT)
+    if not killed.wait(timeout=60):
+        pytest.fail(f"the worker never stopped {target.account_id}'s machines\n{worker.logs()}")
+    worker.reap(cluster)
+    assert fault.fired == 1
+    # AWS carried out the first batch (eu-west-1); the second never reached it.
+    assert set(instance_states(target.account_id, "eu-west-1").values()) == {"stopped"}
+    assert set(instance_states(target.account_id, "us-east-1").values()) == {"running"}
+
+    expire_lease(target.account)  # a dead worker cannot release its lease
+    second = worker.start(workers=1)
+    worker.tick(NEXT)
+
+    def next_tick_done() -> bool:
+        return all(
+            ParkingRun.objects.filter(account=c.account, tick_at=NEXT).exclude(status="running").exists()
+            for c in fleets.all
+        )
+
+    try:
+        wait_until(next_tick_done, timeout=60, what="the next tick to park every account")
+    except AssertionError as exc:
+        import redis as _r; from tests.faults.conftest import REDIS_URL
+        c = _r.Redis.from_url(REDIS_URL)
+        raise AssertionError(f"{exc}\nqueue={c.llen('django_q:parkway:q')} keys={c.keys('*')}\n{worker.logs()}") from None
+    second.stop()
+
+    assert_invariants(standin, desired=fleets.desired())
+    assert ParkingRun.objects.get(account=target.account, tick_at=AT).status == "interrupted"
