@@ -247,7 +247,8 @@ class ResourceAdmin(admin.ModelAdmin):
     autocomplete_fields = ("schedule",)
     readonly_fields = (
         "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-        "schedule_tag", "assignment_note", "desired_state", "retained_running", "first_seen_at", "last_seen_at", "gone_at",
+        "schedule_tag", "assignment_note", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
+        "first_seen_at", "last_seen_at", "gone_at",
     )
     actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")
     list_per_page = 100

@@ -36,4 +36,16 @@ def check_q_cluster(app_configs: Any = None, **kwargs: Any) -> list:
         problems.append(
             Warning("Q_CLUSTER 'timeout' spans several ticks; a stuck account holds its lease that long.", id="scheduling.W001")
         )
+    from scheduling.leases import lease_seconds
+    from tenants.aws import max_call_seconds
+
+    if timeout is not None and max_call_seconds() >= lease_seconds():
+        problems.append(
+            Error(
+                f"One AWS call may take up to {max_call_seconds()} s (PARKWAY_AWS_MAX_ATTEMPTS retries), longer than "
+                f"a parking lease ({lease_seconds()} s): a slow call could act beside the worker that took over.",
+                hint="Lower PARKWAY_AWS_MAX_ATTEMPTS or raise Q_TIMEOUT.",
+                id="scheduling.E005",
+            )
+        )
     return problems

@@ -25,6 +25,7 @@ ASG_TAG = "aws:autoscaling:groupName"
 UPSERT_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
     "schedule_tag", "assignment_note", "last_seen_at", "gone_at",
+    "failures", "last_failure", "retry_after",
 ]
 
 
@@ -75,14 +76,20 @@ def schedules_for(account: CloudAccount) -> ScheduleBook:
 
 def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", []) or []}
+    state = instance.get("State", {}).get("Name", "")
+    schedule_tag = tags.get(tag_key, "")[:256]
+    if resource.failures and (state != resource.state or schedule_tag != resource.schedule_tag):
+        # A machine that backs off after failures is tried again as soon as
+        # something about it changes.
+        resource.failures, resource.last_failure, resource.retry_after = 0, "", None
     resource.kind = Resource.Kind.EC2_INSTANCE
     resource.name = tags.get("Name", "")[:256]
     resource.tags = tags
-    resource.state = instance.get("State", {}).get("Name", "")
+    resource.state = state
     resource.instance_type = instance.get("InstanceType", "")
     resource.launch_time = instance.get("LaunchTime")
     resource.asg_name = tags.get(ASG_TAG, "")
-    resource.schedule_tag = tags.get(tag_key, "")[:256]
+    resource.schedule_tag = schedule_tag
     resource.last_seen_at = now
     resource.gone_at = None
 

@@ -51,3 +51,11 @@ def test_setup_schedules_creates_then_updates_by_name(settings):
     tick = QSchedule.objects.get(name="parkway-tick")
     assert (tick.func, tick.minutes, tick.schedule_type) == ("scheduling.tasks.tick", 2, QSchedule.MINUTES)
     assert QSchedule.objects.filter(name="parkway-inventory-sync").count() == 1
+
+
+def test_a_lease_must_outlast_the_longest_aws_call(settings):
+    """Otherwise a worker stuck in a slow call could act beside the one that took its lease."""
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 10  # 10 × (10 s + 30 s) + 9 × 20 s = 580 s > 360 s
+    assert "scheduling.E005" in [m.id for m in checks.check_q_cluster()]
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 5
+    assert "scheduling.E005" not in [m.id for m in checks.check_q_cluster()]
