@@ -8,10 +8,11 @@ never deleted, so their parking history stays.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -101,12 +102,14 @@ def inventory_sync(
     schedules: ScheduleBook | None = None,
     now: dt.datetime | None = None,
     write: bool = True,
+    heartbeat: Callable[[], None] | None = None,
 ) -> list[Resource]:
     """Refresh the account's resources from AWS; returns those seen now.
 
     With `write=False` nothing is stored (dry runs): the returned objects are
     the stored rows updated in memory, plus unsaved new ones.
-    Raises AwsError (translated) when AWS refuses.
+    Raises AwsError (translated) when AWS refuses. `heartbeat` runs after
+    each page (parking renews its lease there).
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
@@ -137,7 +140,9 @@ def inventory_sync(
                         update_fields=UPSERT_FIELDS,
                     )
                 seen.extend(page)
-        except Exception as exc:  # botocore errors become AwsError; ours pass through
+                if heartbeat is not None:
+                    heartbeat()
+        except (BotoCoreError, ClientError) as exc:
             raise aws.translate_error(exc) from exc
         if write:
             # Only after the region's describe completed: a failed page never marks machines gone.

@@ -12,8 +12,9 @@ skewed clocks agree on who holds it:
 * release: only by the holder, so a slow worker can never free the lease of
   the worker that replaced it.
 
-A lease lasts longer than any single AWS action can take (bounded by the
-client's timeouts and retries), and longer than a task may run.
+A lease lasts longer than any single AWS call can take (bounded by the
+client's timeouts and retries): renewed before each call, it cannot run out
+while its holder is still able to act.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models.functions import Now
 
 from scheduling.models import ParkingLease
+from tenants import aws
 
 # The row is created expired; any instant in the past will do.
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -43,10 +44,16 @@ class Lease:
     token: str
 
 
+# Time for the database work between two renewals (recording a batch, planning).
+LEASE_MARGIN_SECONDS = 60
+
+
 def lease_seconds() -> int:
-    """Longer than a task may run (Q_CLUSTER timeout), so a crashed worker's
-    lease expires by itself and a later tick carries on."""
-    return int(settings.Q_CLUSTER.get("timeout", 300)) + 60
+    """Longer than the longest gap between two renewals — one AWS call, retries
+    included, plus the database work around it — and, with the default AWS
+    settings, shorter than a tick: the account of a worker that died is taken
+    over (and reconciled) by the next tick."""
+    return aws.max_call_seconds() + LEASE_MARGIN_SECONDS
 
 
 def _until(seconds: int) -> Now:

@@ -126,7 +126,8 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             session = aws.session_for(account)
             schedules = schedules_for(account)
             resources = inventory_sync(
-                account=account, session=session, schedules=schedules, now=now, write=not dry_run
+                account=account, session=session, schedules=schedules, now=now, write=not dry_run,
+                heartbeat=None if lease is None else lambda: leases.lease_renew(lease),
             )
             if run is not None:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources, exclude_run_id=run.pk)

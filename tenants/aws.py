@@ -122,8 +122,8 @@ def _counted(client: Any) -> Any:
 # Bounded waits: a parking lease must outlast the longest single AWS call
 # (scheduling.checks compares them), or a slow call could act beside the
 # worker that took the lease over.
-CONNECT_TIMEOUT = 10
-READ_TIMEOUT = 30
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 20
 RETRY_BACKOFF_CAP = 20  # botocore's standard/adaptive modes wait at most 20 s between attempts
 
 
