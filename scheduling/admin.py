@@ -221,6 +221,21 @@ class SnoozedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BackingOffFilter(admin.SimpleListFilter):
+    title = "backing off"
+    parameter_name = "backoff"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Backing off after failures"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(retry_after__gt=timezone.now())
+        if self.value() == "no":
+            return queryset.exclude(retry_after__gt=timezone.now())
+        return queryset
+
+
 class ResourceForm(forms.ModelForm):
     class Meta:
         model = Resource
@@ -239,7 +254,7 @@ class ResourceAdmin(admin.ModelAdmin):
     list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
     list_filter = (
         ("account__tenant", admin.RelatedOnlyFieldListFilter), "region", "state",
-        ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter,
+        ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter, BackingOffFilter,
     )
     list_select_related = ("account__tenant", "schedule")
     search_fields = ("resource_id", "name", "tags", "account__account_id")
@@ -344,8 +359,8 @@ class ParkingActionInline(admin.TabularInline):
 
 @admin.register(ParkingRun)
 class ParkingRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "account", "tenant", "status", "planned", "succeeded", "failed", "skipped", "calls", "error")
-    list_filter = ("status", ("account", admin.RelatedOnlyFieldListFilter))
+    list_display = ("started_at", "account", "tenant", "trigger", "status", "planned", "succeeded", "failed", "skipped", "calls", "error")
+    list_filter = ("status", "trigger", ("account", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("account__tenant",)
     search_fields = ("account__account_id", "account__tenant__name")
     date_hierarchy = "started_at"
