@@ -15,10 +15,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling import executor
+from scheduling import executor, leases, recording
 from scheduling.inventory import schedules_for
 from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
 from tenants import aws
+from tenants.models import CloudAccount
 from tenants.services import Actor, actor_label, audit_record
 
 MAX_SNOOZE = dt.timedelta(days=30)
@@ -35,56 +36,78 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
 
     The stored desired state is left alone: the schedule resumes at its next
     transition, and until then this manual change is respected like any other.
+    It acts and records exactly as a tick does (`recording.act_and_record`),
+    under the account's lease, so it never races a tick on the same machines.
     """
     if action not in ("start", "stop"):
         raise ValueError(f"unknown action {action!r}")
     report = ActNowReport()
-    groups: dict[tuple[int, str], list[Resource]] = defaultdict(list)
+    groups: dict[int, dict[str, list[Resource]]] = defaultdict(lambda: defaultdict(list))
+    accounts = {}
     for resource in resources:
         if resource.gone_at is not None:
             report.failed.append((resource.resource_id, "no longer exists in AWS"))
             continue
-        groups[(resource.account_id, resource.region)].append(resource)
-    for (_, region), members in groups.items():
-        account = members[0].account
-        now = timezone.now()
-        run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now)
-        records = []
-        reason = f"{action} now by {actor_label(actor)}"
-        try:
-            with aws.counting_calls() as calls:
-                ec2 = aws.client(aws.session_for(account), "ec2", region)
-                outcomes = executor.execute(ec2, action, [r.resource_id for r in members])
-        except (aws.AwsError, executor.AccountFailure) as exc:
-            message = exc.error.message if isinstance(exc, executor.AccountFailure) else exc.message
-            report.failed.extend((r.resource_id, message) for r in members)
-            ParkingRun.objects.filter(pk=run.pk).update(status=ParkingRun.Status.FAILED, error=message, finished_at=timezone.now())
+        groups[resource.account_id][resource.region].append(resource)
+        accounts[resource.account_id] = resource.account
+    for account_id, regions in groups.items():
+        account = accounts[account_id]
+        lease = leases.lease_claim(account_id=account_id)
+        if lease is None:
+            busy = "a parking run is in progress for this account; try again in a minute"
+            report.failed.extend((r.resource_id, busy) for members in regions.values() for r in members)
             continue
+        try:
+            _act_now_in_account(account, regions, action=action, actor=actor, lease=lease, report=report)
+        finally:
+            leases.lease_release(lease)
+    return report
+
+
+def _act_now_in_account(
+    account: CloudAccount, regions: dict[str, list[Resource]], *, action: str, actor: Actor, lease: leases.Lease, report: ActNowReport
+) -> None:
+    reason = f"{action} now by {actor_label(actor)}"
+    for region, members in regions.items():
+        now = timezone.now()
+        run = ParkingRun.objects.create(account=account, trigger=ParkingRun.Trigger.MANUAL, tick_at=now, started_at=now)
+        intents = [recording.Intent(resource=r, reason=reason) for r in members]
+        batch = recording.BatchResult()
+        error = ""
+        with aws.counting_calls() as calls:
+            try:
+                ec2 = aws.client(aws.session_for(account), "ec2", region)
+                batch = recording.act_and_record(run=run, lease=lease, ec2=ec2, action=action, intents=intents)
+            except aws.AwsError as exc:
+                error = exc.message
+            except executor.AccountFailure as exc:
+                error = exc.error.message
+            except leases.LeaseLost as exc:
+                error = str(exc)
+        outcomes = {
+            a.resource_id: a for a in ParkingAction.objects.filter(run=run).only("resource_id", "outcome", "error_code", "error_message")
+        }
         for resource in members:
-            outcome = outcomes[resource.resource_id]
-            if outcome.ok:
+            record = outcomes.get(resource.pk)
+            if record is not None and record.outcome == ParkingAction.Outcome.SUCCEEDED:
                 report.succeeded.append(resource.resource_id)
-                Resource.objects.filter(pk=resource.pk).update(state=outcome.new_state or resource.state)
+            elif record is not None and record.outcome == ParkingAction.Outcome.PENDING:
+                report.failed.append((resource.resource_id, "AWS did not answer; the next tick confirms what happened"))
             else:
-                report.failed.append((resource.resource_id, f"{outcome.code}: {outcome.message}"))
-            records.append(ParkingAction(
-                run=run, resource=resource, action=action, reason=reason,
-                outcome=ParkingAction.Outcome.SUCCEEDED if outcome.ok else ParkingAction.Outcome.FAILED,
-                error_code=outcome.code[:100], error_message=outcome.message,
-            ))
+                detail = f"{record.error_code}: {record.error_message}" if record is not None and record.error_code else error
+                report.failed.append((resource.resource_id, detail or "not attempted"))
         with transaction.atomic():
-            ParkingAction.objects.bulk_create(records)
-            failed = sum(1 for r in records if r.outcome == ParkingAction.Outcome.FAILED)
+            status = ParkingRun.Status.FAILED if error and not batch.succeeded else (
+                ParkingRun.Status.PARTIAL if batch.failed or error else ParkingRun.Status.SUCCEEDED
+            )
             ParkingRun.objects.filter(pk=run.pk).update(
-                status=ParkingRun.Status.PARTIAL if failed else ParkingRun.Status.SUCCEEDED,
-                planned=len(records), succeeded=len(records) - failed, failed=failed,
-                aws_calls=dict(calls), finished_at=timezone.now(),
+                status=status, planned=len(members), succeeded=batch.succeeded, failed=batch.failed,
+                aws_calls=dict(calls), error=error, finished_at=timezone.now(),
             )
             audit_record(
                 action=f"resource.{action}_now", actor=actor, account=account,
-                details={"region": region, "resources": [r.resource_id for r in members], "failed": failed},
+                details={"region": region, "resources": [r.resource_id for r in members], "failed": batch.failed},
             )
-    return report
 
 
 def override_create(
@@ -132,9 +155,12 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
     before = resource.schedule
     with transaction.atomic():
         resource.schedule = schedule
+        if before != schedule:
+            # A new assignment is a new decision: no backoff carried over.
+            resource.failures, resource.last_failure, resource.retry_after = 0, "", None
         # The note explains a tag that names no schedule; an explicit choice makes it moot.
         resource.assignment_note = "" if schedule is not None else schedules_for(account).note_for(resource)
-        resource.save(update_fields=["schedule", "assignment_note"])
+        resource.save(update_fields=["schedule", "assignment_note", "failures", "last_failure", "retry_after"])
         audit_record(
             action="resource.schedule_assigned",
             actor=actor,

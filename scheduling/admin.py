@@ -221,6 +221,21 @@ class SnoozedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BackingOffFilter(admin.SimpleListFilter):
+    title = "backing off"
+    parameter_name = "backoff"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Backing off after failures"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(retry_after__gt=timezone.now())
+        if self.value() == "no":
+            return queryset.exclude(retry_after__gt=timezone.now())
+        return queryset
+
+
 class ResourceForm(forms.ModelForm):
     class Meta:
         model = Resource
@@ -239,7 +254,7 @@ class ResourceAdmin(admin.ModelAdmin):
     list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
     list_filter = (
         ("account__tenant", admin.RelatedOnlyFieldListFilter), "region", "state",
-        ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter,
+        ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter, BackingOffFilter,
     )
     list_select_related = ("account__tenant", "schedule")
     search_fields = ("resource_id", "name", "tags", "account__account_id")
@@ -247,7 +262,8 @@ class ResourceAdmin(admin.ModelAdmin):
     autocomplete_fields = ("schedule",)
     readonly_fields = (
         "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-        "schedule_tag", "assignment_note", "desired_state", "retained_running", "first_seen_at", "last_seen_at", "gone_at",
+        "schedule_tag", "assignment_note", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
+        "first_seen_at", "last_seen_at", "gone_at",
     )
     actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")
     list_per_page = 100
@@ -343,8 +359,8 @@ class ParkingActionInline(admin.TabularInline):
 
 @admin.register(ParkingRun)
 class ParkingRunAdmin(ReadOnlyAdmin):
-    list_display = ("started_at", "account", "tenant", "status", "planned", "succeeded", "failed", "skipped", "calls", "error")
-    list_filter = ("status", ("account", admin.RelatedOnlyFieldListFilter))
+    list_display = ("started_at", "account", "tenant", "trigger", "status", "planned", "succeeded", "failed", "skipped", "calls", "error")
+    list_filter = ("status", "trigger", ("account", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("account__tenant",)
     search_fields = ("account__account_id", "account__tenant__name")
     date_hierarchy = "started_at"

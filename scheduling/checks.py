@@ -34,6 +34,17 @@ def check_q_cluster(app_configs: Any = None, **kwargs: Any) -> list:
         problems.append(Error("PARKWAY_TICK_MINUTES must be at least 1.", id="scheduling.E004"))
     if timeout is not None and timeout > 60 * settings.PARKWAY_TICK_MINUTES * 3:
         problems.append(
-            Warning("Q_CLUSTER 'timeout' spans several ticks; a stuck account holds its lease that long.", id="scheduling.W001")
+            Warning("Q_CLUSTER 'timeout' spans several ticks; a stuck task holds its worker that long.", id="scheduling.W001")
+        )
+    from scheduling.leases import lease_seconds
+
+    if lease_seconds() > 60 * settings.PARKWAY_TICK_MINUTES:
+        problems.append(
+            Warning(
+                f"A parking lease lasts {lease_seconds()} s, longer than a tick: the accounts of a worker that died "
+                "wait more than one tick to be parked and reconciled.",
+                hint="Lower PARKWAY_AWS_MAX_ATTEMPTS or raise PARKWAY_TICK_MINUTES.",
+                id="scheduling.W002",
+            )
         )
     return problems

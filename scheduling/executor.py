@@ -8,8 +8,8 @@ bad IDs are isolated and the rest are applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,20 +39,53 @@ class Outcome:
     new_state: str = ""
     code: str = ""
     message: str = ""
+    # Worth retrying at the next tick as usual (throttling, network): no
+    # per-machine backoff. Permanent per-machine failures back off.
+    transient: bool = False
+    # AWS never answered (the request may or may not have acted): only AWS's
+    # state, read by the next tick, can say what happened.
+    unknown: bool = False
 
 
-def execute(ec2: Any, action: str, instance_ids: Sequence[str]) -> dict[str, Outcome]:
-    """Stop or start `instance_ids`; an Outcome per ID. Raises AccountFailure."""
-    outcomes: dict[str, Outcome] = {}
+class Interrupted(Exception):
+    """`before_call` refused to let the next call go out (e.g. the lease was
+    lost); `outcomes` holds what AWS had already answered."""
+
+    def __init__(self, outcomes: dict[str, Outcome], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.outcomes = outcomes
+        self.cause = cause
+
+
+@dataclass
+class _Run:
+    ec2: Any
+    action: str
+    before_call: Callable[[], None] | None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+def execute(
+    ec2: Any, action: str, instance_ids: Sequence[str], *, before_call: Callable[[], None] | None = None
+) -> dict[str, Outcome]:
+    """Stop or start `instance_ids`; an Outcome per ID. Raises AccountFailure,
+    or Interrupted when `before_call` (run before every AWS call) raises."""
+    run = _Run(ec2=ec2, action=action, before_call=before_call)
     for start in range(0, len(instance_ids), BATCH_LIMIT):
-        _run_batch(ec2, action, list(instance_ids[start : start + BATCH_LIMIT]), outcomes)
-    return outcomes
+        _run_batch(run, list(instance_ids[start : start + BATCH_LIMIT]))
+    return run.outcomes
 
 
-def _run_batch(ec2: Any, action: str, ids: list[str], outcomes: dict[str, Outcome]) -> None:
-    method, result_key = OPERATIONS[action]
+def _run_batch(run: _Run, ids: list[str]) -> None:
+    method, result_key = OPERATIONS[run.action]
+    outcomes = run.outcomes
+    if run.before_call is not None:
+        try:
+            run.before_call()
+        except Exception as exc:
+            raise Interrupted(dict(outcomes), exc) from exc
     try:
-        response = getattr(ec2, method)(InstanceIds=ids)
+        response = getattr(run.ec2, method)(InstanceIds=ids)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         message = exc.response.get("Error", {}).get("Message", "")
@@ -61,19 +94,29 @@ def _run_batch(ec2: Any, action: str, ids: list[str], outcomes: dict[str, Outcom
         if code in aws.THROTTLING_CODES:
             # botocore's retry mode already backed off; leave the batch for next tick.
             for instance_id in ids:
-                outcomes[instance_id] = Outcome(False, code=code, message="AWS throttled the call; retried next tick.")
+                outcomes[instance_id] = Outcome(
+                    False, code=code, message="AWS throttled the call; retried next tick.", transient=True
+                )
+            return
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) >= 500:
+            # AWS's own failure, after botocore's retries: not the machines' fault,
+            # so no bisection and no backoff; the next tick tries again.
+            for instance_id in ids:
+                outcomes[instance_id] = Outcome(False, code=code, message=message or "AWS failed; retried next tick.", transient=True)
             return
         if len(ids) == 1:
             outcomes[ids[0]] = Outcome(False, code=code, message=message)
             return
         middle = len(ids) // 2
-        _run_batch(ec2, action, ids[:middle], outcomes)
-        _run_batch(ec2, action, ids[middle:], outcomes)
+        _run_batch(run, ids[:middle])
+        _run_batch(run, ids[middle:])
         return
     except BotoCoreError as exc:
+        # No answer after botocore's retries (timeouts, dropped connections):
+        # the call may have acted. Never guess, never bisect.
         error = aws.translate_error(exc)
         for instance_id in ids:
-            outcomes[instance_id] = Outcome(False, code=error.code, message=error.message)
+            outcomes[instance_id] = Outcome(False, code=error.code, message=error.message, transient=True, unknown=True)
         return
     for item in response.get(result_key, []):
         outcomes[item["InstanceId"]] = Outcome(True, new_state=item.get("CurrentState", {}).get("Name", ""))

@@ -8,10 +8,11 @@ never deleted, so their parking history stays.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -25,6 +26,7 @@ ASG_TAG = "aws:autoscaling:groupName"
 UPSERT_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
     "schedule_tag", "assignment_note", "last_seen_at", "gone_at",
+    "failures", "last_failure", "retry_after",
 ]
 
 
@@ -75,14 +77,20 @@ def schedules_for(account: CloudAccount) -> ScheduleBook:
 
 def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
     tags = {t["Key"]: t["Value"] for t in instance.get("Tags", []) or []}
+    state = instance.get("State", {}).get("Name", "")
+    schedule_tag = tags.get(tag_key, "")[:256]
+    if resource.failures and (state != resource.state or schedule_tag != resource.schedule_tag):
+        # A machine that backs off after failures is tried again as soon as
+        # something about it changes.
+        resource.failures, resource.last_failure, resource.retry_after = 0, "", None
     resource.kind = Resource.Kind.EC2_INSTANCE
     resource.name = tags.get("Name", "")[:256]
     resource.tags = tags
-    resource.state = instance.get("State", {}).get("Name", "")
+    resource.state = state
     resource.instance_type = instance.get("InstanceType", "")
     resource.launch_time = instance.get("LaunchTime")
     resource.asg_name = tags.get(ASG_TAG, "")
-    resource.schedule_tag = tags.get(tag_key, "")[:256]
+    resource.schedule_tag = schedule_tag
     resource.last_seen_at = now
     resource.gone_at = None
 
@@ -94,12 +102,14 @@ def inventory_sync(
     schedules: ScheduleBook | None = None,
     now: dt.datetime | None = None,
     write: bool = True,
+    heartbeat: Callable[[], None] | None = None,
 ) -> list[Resource]:
     """Refresh the account's resources from AWS; returns those seen now.
 
     With `write=False` nothing is stored (dry runs): the returned objects are
     the stored rows updated in memory, plus unsaved new ones.
-    Raises AwsError (translated) when AWS refuses.
+    Raises AwsError (translated) when AWS refuses. `heartbeat` runs after
+    each page (parking renews its lease there).
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
@@ -130,7 +140,9 @@ def inventory_sync(
                         update_fields=UPSERT_FIELDS,
                     )
                 seen.extend(page)
-        except Exception as exc:  # botocore errors become AwsError; ours pass through
+                if heartbeat is not None:
+                    heartbeat()
+        except (BotoCoreError, ClientError) as exc:
             raise aws.translate_error(exc) from exc
         if write:
             # Only after the region's describe completed: a failed page never marks machines gone.

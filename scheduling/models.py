@@ -216,6 +216,12 @@ class Resource(models.Model):
     # Running when its period began (someone started it early): with
     # retain_running, it is not stopped at the period's end.
     retained_running = models.BooleanField(default=False)
+    # Per-machine backoff: consecutive failed start/stop attempts, the last
+    # reason, and the instant before which the tick leaves the machine alone.
+    # Reset when the attempt succeeds, its state or its assignment changes.
+    failures = models.PositiveSmallIntegerField(default=0)
+    last_failure = models.CharField(max_length=300, blank=True)
+    retry_after = models.DateTimeField(null=True, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     gone_at = models.DateTimeField(null=True, blank=True)
@@ -263,8 +269,10 @@ class Override(models.Model):
 
 
 class ParkingLease(models.Model):
-    """One row per account: who may park it now. Claimed with a conditional
-    UPDATE, so two workers or overlapping ticks never act on one account."""
+    """One row per account: who may park it now. Claimed, renewed and released
+    with conditional UPDATEs against the database clock (see scheduling.leases),
+    so two workers or overlapping ticks never act on one account, and only the
+    holder (a token unique per claim) can renew or release it."""
 
     account = models.OneToOneField("tenants.CloudAccount", on_delete=models.CASCADE, primary_key=True, related_name="parking_lease")
     until = models.DateTimeField()
@@ -277,12 +285,20 @@ class ParkingRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Some actions failed"
         FAILED = "failed", "Failed"
+        # Its worker died, timed out, lost the database or its lease: closed by
+        # a later run, which reconciled its pending actions from AWS.
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    class Trigger(models.TextChoices):
+        TICK = "tick", "Schedule tick"
+        MANUAL = "manual", "By hand (park / start now)"
 
     account = models.ForeignKey("tenants.CloudAccount", on_delete=models.CASCADE, related_name="parking_runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.TICK)
     tick_at = models.DateTimeField(help_text="The instant the schedules were evaluated for.")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
     planned = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -308,6 +324,9 @@ class ParkingAction(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
+        # Written before the AWS call; settled as soon as AWS answers, or
+        # reconciled from AWS's real state by the next run if the worker died.
+        PENDING = "pending", "Pending"
 
     run = models.ForeignKey(ParkingRun, on_delete=models.CASCADE, related_name="actions")
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="parking_actions")
@@ -317,6 +336,7 @@ class ParkingAction(models.Model):
     error_code = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -1,28 +1,31 @@
-"""One parking tick for one account: lease, inventory, plan, act, record.
+"""One parking tick for one account: lease, inventory, reconcile, plan, act, record.
 
 The worker's task and `manage.py run_parking` both call `park_account`, so
 what an operator runs by hand is exactly what the cluster runs. The number of
 database queries per account does not grow with its machines: inventory is
-upserted per page, state changes are grouped, records are bulk-inserted.
+upserted per page, each AWS batch is recorded in a constant number of
+statements (scheduling.recording), the rest is grouped and bulk-inserted.
+
+Trust under faults: the account's lease (scheduling.leases) is renewed before
+every AWS call and released only by its holder; each batch is written ahead
+as pending and settled as soon as AWS answers; whatever a dead worker left
+open is reconciled from AWS's real state by the next run of the account.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from scheduling import executor, planner
+from scheduling import executor, leases, planner, recording
 from scheduling.inventory import ScheduleBook, inventory_sync, schedules_for
-from scheduling.models import Override, ParkingAction, ParkingLease, ParkingRun, Resource
+from scheduling.models import Override, ParkingAction, ParkingRun, Resource
 from scheduling.periods import ScheduleError
 from scheduling.periods.engine import cached_compile
 from tenants import aws
@@ -32,21 +35,15 @@ from tenants.services import audit_record
 logger = logging.getLogger(__name__)
 
 
-
-def lease_seconds() -> int:
-    """Longer than a task may run (Q_CLUSTER timeout), so a crashed worker's
-    lease expires by itself and a later tick carries on."""
-    return int(settings.Q_CLUSTER.get("timeout", 300)) + 60
-
-
 @dataclass
 class AccountResult:
     account: CloudAccount
-    status: str  # succeeded / partial / failed / busy
+    status: str  # succeeded / partial / failed / interrupted / busy / error
     planned: int = 0
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    unconfirmed: int = 0
     aws_calls: dict[str, int] = field(default_factory=dict)
     error: str = ""
     decisions: list[tuple[Resource, planner.Decision]] = field(default_factory=list)
@@ -61,21 +58,6 @@ def active_accounts() -> Any:
         .select_related("tenant")
         .order_by("pk")
     )
-
-
-def claim_lease(account_id: int, *, now: dt.datetime) -> bool:
-    ParkingLease.objects.bulk_create(
-        [ParkingLease(account_id=account_id, until=now - dt.timedelta(seconds=1))], ignore_conflicts=True
-    )
-    holder = f"{socket.gethostname()}:{os.getpid()}"[:100]
-    claimed = ParkingLease.objects.filter(account_id=account_id, until__lt=now).update(
-        until=now + dt.timedelta(seconds=lease_seconds()), holder=holder
-    )
-    return claimed == 1
-
-
-def release_lease(account_id: int) -> None:
-    ParkingLease.objects.filter(account_id=account_id).update(until=timezone.now() - dt.timedelta(seconds=1), holder="")
 
 
 def _rules(schedules: ScheduleBook, resources: list[Resource]) -> tuple[dict[int, planner.ScheduleRules], dict[int, int]]:
@@ -107,17 +89,35 @@ def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: boo
     """Park one account for the instant `at` (default: now)."""
     at = at or timezone.now()
     account = CloudAccount.objects.select_related("tenant").get(pk=account_id)
-    now = timezone.now()
-    if not dry_run and not claim_lease(account.pk, now=now):
+    if dry_run:
+        return _park(account, at=at, lease=None)
+    lease = leases.lease_claim(account_id=account.pk)
+    if lease is None:
         return AccountResult(account=account, status="busy", error="another worker is parking this account")
     try:
-        return _park(account, at=at, now=now, dry_run=dry_run)
+        return _park(account, at=at, lease=lease)
     finally:
-        if not dry_run:
-            release_lease(account.pk)
+        _release(lease)
 
 
-def _park(account: CloudAccount, *, at: dt.datetime, now: dt.datetime, dry_run: bool) -> AccountResult:
+def _release(lease: leases.Lease) -> None:
+    """Give the lease back even after a database error broke the connection;
+    if the database stays away, the lease simply expires."""
+    try:
+        leases.lease_release(lease)
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        try:
+            leases.lease_release(lease)
+        except DatabaseError:
+            logger.exception("Could not release the parking lease of account %s; it expires by itself", lease.account_id)
+
+
+def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None) -> AccountResult:
+    dry_run = lease is None
+    now = timezone.now()
     result = AccountResult(account=account, status="succeeded")
     run = None if dry_run else ParkingRun.objects.create(account=account, tick_at=at, started_at=now)
     result.run = run
@@ -126,15 +126,21 @@ def _park(account: CloudAccount, *, at: dt.datetime, now: dt.datetime, dry_run: 
             session = aws.session_for(account)
             schedules = schedules_for(account)
             resources = inventory_sync(
-                account=account, session=session, schedules=schedules, now=now, write=not dry_run
+                account=account, session=session, schedules=schedules, now=now, write=not dry_run,
+                heartbeat=None if lease is None else lambda: leases.lease_renew(lease),
             )
-            decisions = _plan(account, resources, schedules, at)
+            if run is not None:
+                recording.unsettled_reconcile(account_id=account.pk, resources=resources, exclude_run_id=run.pk)
+            decisions = _plan(account, resources, schedules, at, now=now)
             result.decisions = decisions
-            if not dry_run:
-                _execute_and_record(account, session, decisions, run, result)
+            if run is not None and lease is not None:
+                _execute_and_record(account, session, decisions, run, lease, result)
             else:
                 result.planned = sum(1 for _, d in decisions if d.action in (planner.START, planner.STOP))
                 result.skipped = sum(1 for _, d in decisions if d.action == planner.SKIP)
+        except leases.LeaseLost as exc:
+            result.status = "interrupted"
+            result.error = f"Stopped before acting again: {exc}."
         except (aws.AwsError, executor.AccountFailure) as exc:
             error = exc.error if isinstance(exc, executor.AccountFailure) else exc
             result.status = "failed"
@@ -143,17 +149,24 @@ def _park(account: CloudAccount, *, at: dt.datetime, now: dt.datetime, dry_run: 
                 _flag_account(account, error)
     result.aws_calls = dict(calls)
     if run is not None:
-        run.finished_at = timezone.now()
-        run.status = result.status
-        run.planned, run.succeeded, run.failed, run.skipped = result.planned, result.succeeded, result.failed, result.skipped
-        run.aws_calls = result.aws_calls
-        run.error = result.error
-        run.save(update_fields=["finished_at", "status", "planned", "succeeded", "failed", "skipped", "aws_calls", "error"])
+        if result.status == "succeeded" and result.failed:
+            result.status = "partial"
+        if result.unconfirmed:
+            result.error = (
+                f"{result.error}\n{result.unconfirmed} action(s) unconfirmed: AWS did not answer; "
+                "the next tick confirms them from AWS's state."
+            ).strip()
+        # Only a run still "running" is closed here: one the next holder of
+        # the lease already closed as interrupted keeps that status.
+        ParkingRun.objects.filter(pk=run.pk, status=ParkingRun.Status.RUNNING).update(
+            finished_at=timezone.now(), status=result.status, planned=result.planned, succeeded=result.succeeded,
+            failed=result.failed, skipped=result.skipped, aws_calls=result.aws_calls, error=result.error,
+        )
     return result
 
 
 def _plan(
-    account: CloudAccount, resources: list[Resource], schedules: ScheduleBook, at: dt.datetime
+    account: CloudAccount, resources: list[Resource], schedules: ScheduleBook, at: dt.datetime, *, now: dt.datetime
 ) -> list[tuple[Resource, planner.Decision]]:
     rules, assignment = _rules(schedules, resources)
     pks = [r.pk for r in resources if r.pk is not None]
@@ -176,10 +189,13 @@ def _plan(
                 retained_running=resource.retained_running,
                 schedule=assignment.get(id(resource)),
                 asg_name=resource.asg_name,
+                retry_after=resource.retry_after,
+                failures=resource.failures,
+                last_failure=resource.last_failure,
             )
         )
     override_by_key = {id(r): overrides[r.pk] for r in resources if r.pk in overrides}
-    return [(by_key[d.key], d) for d in planner.plan(views, rules, override_by_key, at)]
+    return [(by_key[d.key], d) for d in planner.plan(views, rules, override_by_key, at, now=now)]
 
 
 def _execute_and_record(
@@ -187,52 +203,43 @@ def _execute_and_record(
     session: Any,
     decisions: list[tuple[Resource, planner.Decision]],
     run: ParkingRun,
+    lease: leases.Lease,
     result: AccountResult,
 ) -> None:
-    batches: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+    batches: dict[tuple[str, str], list[recording.Intent]] = defaultdict(list)
     for resource, decision in decisions:
         if decision.action in (planner.START, planner.STOP):
-            batches[(resource.region, decision.action)].append(resource)
+            batches[(resource.region, decision.action)].append(recording.Intent(
+                resource=resource, reason=decision.reason, desired=decision.desired_state, retained=decision.retained_running
+            ))
     result.planned = sum(len(v) for v in batches.values())
-    outcomes: dict[int, executor.Outcome] = {}
     clients: dict[str, Any] = {}
-    for (region, action), members in sorted(batches.items()):
+    # Each batch is recorded as soon as AWS answers it (recording.act_and_record).
+    for (region, action), intents in sorted(batches.items()):
         ec2 = clients.get(region) or clients.setdefault(region, aws.client(session, "ec2", region))
-        by_id = executor.execute(ec2, action, [r.resource_id for r in members])
-        for resource in members:
-            outcomes[id(resource)] = by_id[resource.resource_id]
+        batch = recording.act_and_record(run=run, lease=lease, ec2=ec2, action=action, intents=intents)
+        result.succeeded += batch.succeeded
+        result.failed += batch.failed
+        result.unconfirmed += batch.unconfirmed
 
+    # What changes only in the database: stored desired states and skips,
+    # grouped by their new values (a handful of UPDATEs however many machines).
     actions: list[ParkingAction] = []
-    # Stored-state changes, grouped by their new values: a handful of UPDATEs
-    # per account however many machines it has.
-    updates: dict[tuple[str, str, bool], list[int]] = defaultdict(list)
+    updates: dict[tuple[str, bool], list[int]] = defaultdict(list)
     for resource, decision in decisions:
-        state = resource.state
         if decision.action in (planner.START, planner.STOP):
-            outcome = outcomes[id(resource)]
-            if outcome.ok:
-                result.succeeded += 1
-                state = outcome.new_state or ("stopping" if decision.action == planner.STOP else "pending")
-                updates[(state, decision.desired_state, decision.retained_running)].append(resource.pk)
-                actions.append(ParkingAction(run=run, resource=resource, action=decision.action, reason=decision.reason[:300], outcome=ParkingAction.Outcome.SUCCEEDED))
-            else:
-                result.failed += 1
-                actions.append(ParkingAction(
-                    run=run, resource=resource, action=decision.action, reason=decision.reason[:300],
-                    outcome=ParkingAction.Outcome.FAILED, error_code=outcome.code[:100], error_message=outcome.message,
-                ))
             continue
         if decision.action == planner.SKIP:
             result.skipped += 1
-            actions.append(ParkingAction(run=run, resource=resource, action=ParkingAction.Action.SKIP, reason=decision.reason[:300], outcome=ParkingAction.Outcome.SKIPPED))
-        updates[(state, decision.desired_state, decision.retained_running)].append(resource.pk)
-
+            actions.append(ParkingAction(
+                run=run, resource=resource, action=ParkingAction.Action.SKIP, reason=decision.reason[:300],
+                outcome=ParkingAction.Outcome.SKIPPED, settled_at=run.started_at,
+            ))
+        updates[(decision.desired_state, decision.retained_running)].append(resource.pk)
     with transaction.atomic():
-        for (state, desired, retained), pks in updates.items():
-            Resource.objects.filter(pk__in=pks).update(state=state, desired_state=desired, retained_running=retained)
+        for (desired, retained), pks in updates.items():
+            Resource.objects.filter(pk__in=pks).update(desired_state=desired, retained_running=retained)
         ParkingAction.objects.bulk_create(actions, batch_size=1000)
-        if result.failed:
-            result.status = "partial"
         if account.status == CloudAccount.Status.ERROR or account.status == CloudAccount.Status.PENDING:
             # Parking works again (or for the first time): the account is reachable.
             CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, last_error="")
@@ -251,8 +258,20 @@ def _flag_account(account: CloudAccount, error: aws.AwsError) -> None:
 
 
 def run_tick(*, at: dt.datetime | None = None, account_ids: list[str] | None = None, dry_run: bool = False) -> list[AccountResult]:
-    """One tick in-process, account after account (the `run_parking` command)."""
+    """One tick in-process, account after account (the `run_parking` command).
+
+    Each account is isolated: whatever goes wrong in one (even the database
+    dropping the connection) is reported as its result, and the others run."""
     accounts = active_accounts()
     if account_ids:
         accounts = accounts.filter(account_id__in=account_ids)
-    return [park_account(account_id=pk, at=at, dry_run=dry_run) for pk in accounts.values_list("pk", flat=True).distinct()]
+    results = []
+    for account in list(accounts.distinct()):
+        try:
+            results.append(park_account(account_id=account.pk, at=at, dry_run=dry_run))
+        except Exception as exc:
+            logger.exception("Parking account %s failed", account.account_id)
+            if not connection.in_atomic_block:
+                connection.close_if_unusable_or_obsolete()
+            results.append(AccountResult(account=account, status="error", error=f"{type(exc).__name__}: {exc}"[:500]))
+    return results

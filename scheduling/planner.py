@@ -51,6 +51,10 @@ class ResourceView:
     retained_running: bool = False
     schedule: Hashable | None = None  # key into the schedules mapping
     asg_name: str = ""
+    # Per-machine backoff after repeated failures: not acted on before this instant.
+    retry_after: dt.datetime | None = None
+    failures: int = 0
+    last_failure: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,18 @@ def plan(
     schedules: Mapping[Hashable, ScheduleRules],
     overrides: Mapping[Hashable, OverrideView],
     at: dt.datetime,
+    *,
+    now: dt.datetime | None = None,
 ) -> list[Decision]:
-    """Decisions for the resources whose machine or stored state must change."""
+    """Decisions for the resources whose machine or stored state must change.
+
+    `at` is the instant schedules are evaluated for; `now` (default `at`) the
+    real time, against which per-machine backoff is measured."""
     wanted = {key: rules.compiled.desired_state(at) for key, rules in schedules.items()}
+    now = now or at
     decisions = []
     for resource in resources:
-        decision = _decide(resource, schedules, wanted, overrides.get(resource.key))
+        decision = _decide(resource, schedules, wanted, overrides.get(resource.key), now)
         if decision is not None:
             decisions.append(decision)
     return decisions
@@ -92,6 +102,7 @@ def _decide(
     schedules: Mapping[Hashable, ScheduleRules],
     wanted: Mapping[Hashable, str],
     override: OverrideView | None,
+    now: dt.datetime,
 ) -> Decision | None:
     if r.state in NEVER_ACT:
         return None
@@ -125,7 +136,7 @@ def _decide(
         if not (enforced or transition):
             return None  # stopped by hand during its period: respected
         return _act(r, START, desired, f"{why}: {'enforced ' if enforced and not transition else ''}running period",
-                    retained=False)
+                    retained=False, now=now)
 
     # desired == STOPPED
     if r.state in STOPPED_STATES:
@@ -139,14 +150,19 @@ def _decide(
             r.key, SKIP, f"{why}: retain_running — it was already running when its period began", desired, False
         )
     label = "first seen outside its period" if first_seen else ("enforced stop" if not transition else "period ended")
-    return _act(r, STOP, desired, f"{why}: {label}", retained=False)
+    return _act(r, STOP, desired, f"{why}: {label}", retained=False, now=now)
 
 
-def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: bool) -> Decision:
+def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: bool, now: dt.datetime) -> Decision:
     if r.asg_name:
         # Stopping an Auto Scaling member makes the group replace it.
         return Decision(r.key, SKIP, f"managed by Auto Scaling group {r.asg_name}", desired, retained)
     if r.state not in SETTLED:
         # In transition (pending/stopping): the stored state stays, so next tick retries.
         return Decision(r.key, SKIP, f"in transition ({r.state}); retried next tick", r.desired_state, r.retained_running)
+    if r.retry_after is not None and now < r.retry_after:
+        # Failed before for a reason of its own: the stored state stays, so
+        # the decision is retried once the backoff ends (or its state changes).
+        why = f"backing off after {r.failures} failed {action}(s) ({r.last_failure}); next try after {r.retry_after:%Y-%m-%d %H:%M %Z}"
+        return Decision(r.key, SKIP, why[:300], r.desired_state, r.retained_running)
     return Decision(r.key, action, reason, desired, retained)

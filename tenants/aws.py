@@ -119,11 +119,26 @@ def _counted(client: Any) -> Any:
     return client
 
 
+# Bounded waits: a parking lease must outlast the longest single AWS call
+# (scheduling.checks compares them), or a slow call could act beside the
+# worker that took the lease over.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 20
+RETRY_BACKOFF_CAP = 20  # botocore's standard/adaptive modes wait at most 20 s between attempts
+
+
+def max_call_seconds() -> int:
+    """The longest one API call can take, retries included."""
+    attempts = max(1, settings.PARKWAY_AWS_MAX_ATTEMPTS)
+    return attempts * (CONNECT_TIMEOUT + READ_TIMEOUT) + (attempts - 1) * RETRY_BACKOFF_CAP
+
+
 def client_config(**overrides: Any) -> Config:
+    options: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT} | overrides
     return Config(
         retries={"mode": settings.PARKWAY_AWS_RETRY_MODE, "max_attempts": settings.PARKWAY_AWS_MAX_ATTEMPTS},
         user_agent_extra="parkway",
-        **overrides,
+        **options,
     )
 
 

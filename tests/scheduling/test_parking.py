@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
 
-from scheduling import executor, parking, tasks
+from scheduling import executor, leases, parking, tasks
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
@@ -226,10 +226,11 @@ def test_queries_per_account_do_not_grow_with_its_machines(acme, standin):
 
 def test_a_busy_lease_means_another_worker_has_the_account(acme_fleet):
     account, _ = acme_fleet
-    assert parking.claim_lease(account.pk, now=timezone.now())
+    lease = leases.lease_claim(account_id=account.pk)
+    assert lease is not None
     result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
     assert result.status == "busy" and not ParkingRun.objects.exists()
-    parking.release_lease(account.pk)
+    assert leases.lease_release(lease)
     assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING).status == "succeeded"
 
 

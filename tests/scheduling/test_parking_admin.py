@@ -186,3 +186,17 @@ def test_resources_are_found_by_id_name_and_tag_value(staff_client, acme):
     ]:
         body = staff_client.get(url, {"q": query}).content.decode()
         assert found in body and hidden not in body, query
+
+
+def test_staff_can_list_machines_backing_off(staff_client, acme):
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 3)
+    Resource.objects.filter(resource_id=f"i-{0:017x}").update(
+        failures=2, last_failure="IncorrectInstanceState: wrong state", retry_after=timezone.now() + dt.timedelta(minutes=20)
+    )
+    url = reverse("admin:scheduling_resource_changelist")
+    listed = staff_client.get(url, {"backoff": "yes"}).context["cl"].result_list
+    assert [r.resource_id for r in listed] == [f"i-{0:017x}"]
+    assert len(staff_client.get(url, {"backoff": "no"}).context["cl"].result_list) == 2
+    page = staff_client.get(reverse("admin:scheduling_resource_change", args=[listed[0].pk])).content.decode()
+    assert "IncorrectInstanceState: wrong state" in page

@@ -51,3 +51,14 @@ def test_setup_schedules_creates_then_updates_by_name(settings):
     tick = QSchedule.objects.get(name="parkway-tick")
     assert (tick.func, tick.minutes, tick.schedule_type) == ("scheduling.tasks.tick", 2, QSchedule.MINUTES)
     assert QSchedule.objects.filter(name="parkway-inventory-sync").count() == 1
+
+
+def test_a_lease_outlasts_the_longest_aws_call_and_a_dead_workers_account_waits_one_tick(settings):
+    from scheduling.leases import lease_seconds
+    from tenants.aws import max_call_seconds
+
+    assert max_call_seconds() < lease_seconds() <= 60 * settings.PARKWAY_TICK_MINUTES
+    assert "scheduling.W002" not in [m.id for m in checks.check_q_cluster()]
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 10  # 10 × (5 s + 20 s) + 9 × 20 s + 60 s = 490 s > 300 s
+    assert max_call_seconds() < lease_seconds()
+    assert "scheduling.W002" in [m.id for m in checks.check_q_cluster()]

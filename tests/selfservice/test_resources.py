@@ -217,3 +217,13 @@ def test_next_never_leads_off_site(acme_client, acme_account):
         resource_url(resource, "scheduling:resource_snooze_cancel"), {"next": "https://evil.example/phish"}
     )
     assert response["Location"] == resource_url(resource)
+
+
+def test_a_machine_that_backs_off_shows_why_and_until_when(acme_client, acme_account, evening):
+    (resource,) = make_resources(
+        acme_account, 1, failures=3, last_failure="IncorrectInstanceState: not in a state from which it can be stopped",
+        retry_after=TUESDAY_EVENING + dt.timedelta(minutes=35),
+    )
+    page = acme_client.get(resource_url(resource)).content.decode()
+    assert "3 failed attempts: IncorrectInstanceState" in page
+    assert "tries again after 2026-11-24 20:35 UTC" in page

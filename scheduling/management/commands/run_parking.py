@@ -6,6 +6,10 @@ from django.utils import timezone
 
 from scheduling.parking import run_tick
 
+# Results that mean the account was not parked this tick ("busy" means another
+# worker is parking it right now, which is fine).
+FAILED_STATUSES = frozenset({"failed", "error", "interrupted"})
+
 
 def parse_instant(value: str) -> dt.datetime:
     try:
@@ -47,3 +51,8 @@ class Command(BaseCommand):
                 for resource, decision in r.decisions:
                     if decision.action:
                         self.stdout.write(f"    would {decision.action} {resource.region} {resource.resource_id}: {decision.reason}")
+        failed = [r for r in results if r.status in FAILED_STATUSES]
+        if failed:
+            # Every account was attempted; the exit status tells scripts that some were not parked.
+            lines = "; ".join(f"{r.account.account_id} ({r.status}): {r.error.splitlines()[0] if r.error else 'no detail'}" for r in failed)
+            raise CommandError(f"{len(failed)} of {len(results)} account(s) not parked: {lines}")

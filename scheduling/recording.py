@@ -1,0 +1,247 @@
+"""Acting on machines and recording it, so that nothing is done twice or done unrecorded.
+
+Every start/stop, from a tick or from a person ("Park now"), goes through
+`act_and_record`, a write-ahead log in three steps per batch:
+
+1. the lease is renewed (a run that lost it stops here, before acting);
+2. the intents are written as `pending` ParkingActions;
+3. AWS is called, and its answer settles the batch in one transaction: the
+   actions' outcomes, the machines' states, their backoff.
+
+A worker that dies between 2 and 3 (SIGKILL, task timeout, lost database)
+leaves its run "running" with pending actions. The next run of that account
+(`interrupted_runs_reconcile`) closes such runs as "interrupted" and settles
+their pending actions from AWS's real state, read by that run's fresh
+inventory: a stop AWS did is recorded as done (and not repeated), a stop that
+never reached AWS is recorded as not done (and the next plan retries it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from scheduling import executor, leases
+from scheduling.models import ParkingAction, ParkingRun, Resource
+
+logger = logging.getLogger(__name__)
+
+RUNNING_STATES = frozenset({"running", "pending"})
+STOPPED_STATES = frozenset({"stopped", "stopping"})
+REACHED = {"stop": STOPPED_STATES, "start": RUNNING_STATES}
+INTERRUPTED_CODE = "Interrupted"
+MAX_BACKOFF = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One machine to start or stop, and what to store when it works.
+
+    `desired` / `retained` are the planner's stored fields (None: leave them,
+    as "Park now" does so the schedule resumes at its next transition)."""
+
+    resource: Resource
+    reason: str
+    desired: str | None = None
+    retained: bool = False
+
+
+@dataclass
+class BatchResult:
+    succeeded: int = 0
+    failed: int = 0
+    unconfirmed: int = 0  # AWS did not answer: left pending for the next tick to confirm
+
+
+def backoff_until(*, failures: int, now: dt.datetime) -> dt.datetime:
+    """When a machine that failed `failures` times in a row is tried again:
+    skip 1 tick, then 2, 4 … up to a day (half a tick of slack for jitter)."""
+    tick = dt.timedelta(minutes=settings.PARKWAY_TICK_MINUTES)
+    wait = tick * (2 ** min(max(failures - 1, 0), 16)) + tick / 2
+    return now + min(wait, MAX_BACKOFF)
+
+
+def act_and_record(
+    *,
+    run: ParkingRun,
+    lease: leases.Lease,
+    ec2: Any,
+    action: str,
+    intents: Sequence[Intent],
+) -> BatchResult:
+    """Start or stop `intents` (one region of one account) and record every outcome.
+
+    Raises leases.LeaseLost before acting when the lease is gone; executor's
+    AccountFailure after recording the batch as failed."""
+    result = BatchResult()
+    if not intents:
+        return result
+    leases.lease_renew(lease)
+    pending = ParkingAction.objects.bulk_create(
+        [
+            ParkingAction(
+                run=run, resource=i.resource, action=action, reason=i.reason[:300], outcome=ParkingAction.Outcome.PENDING
+            )
+            for i in intents
+        ]
+    )
+    ids = [i.resource.resource_id for i in intents]
+    try:
+        outcomes = executor.execute(ec2, action, ids, before_call=lambda: leases.lease_renew(lease))
+    except executor.Interrupted as exc:
+        # Lease lost between two calls of a bisection: what AWS answered is
+        # recorded; the rest was never sent.
+        outcomes = dict(exc.outcomes)
+        for instance_id in ids:
+            outcomes.setdefault(instance_id, executor.Outcome(
+                False, code=INTERRUPTED_CODE, message="not sent: the run lost its lease to another worker", transient=True
+            ))
+        _settle(intents, pending, outcomes)
+        raise leases.LeaseLost(str(exc.cause)) from exc.cause
+    except executor.AccountFailure as exc:
+        failed = executor.Outcome(False, code=exc.error.code[:100], message=exc.error.message, transient=True)
+        _settle(intents, pending, {i: failed for i in ids})
+        raise
+    return _settle(intents, pending, outcomes)
+
+
+def _settle(intents: Sequence[Intent], pending: Sequence[ParkingAction], outcomes: dict[str, executor.Outcome]) -> BatchResult:
+    """One transaction: action outcomes, machine states, backoff. A constant
+    number of queries per batch however many machines it holds."""
+    now = timezone.now()
+    result = BatchResult()
+    succeeded_pks: list[int] = []
+    failed_actions: list[ParkingAction] = []
+    state_updates: dict[tuple[str, str | None, bool], list[int]] = defaultdict(list)
+    backoffs: list[Resource] = []
+    for intent, record in zip(intents, pending, strict=True):
+        resource = intent.resource
+        outcome = outcomes[resource.resource_id]
+        if outcome.unknown:
+            result.unconfirmed += 1
+            record.error_code, record.error_message = outcome.code[:100], outcome.message
+            failed_actions.append(record)  # stays pending, with the reason
+            continue
+        if outcome.ok:
+            result.succeeded += 1
+            succeeded_pks.append(record.pk)
+            new_state = outcome.new_state or ("stopping" if record.action == "stop" else "pending")
+            resource.state = new_state
+            state_updates[(new_state, intent.desired, intent.retained)].append(resource.pk)
+            continue
+        result.failed += 1
+        record.outcome = ParkingAction.Outcome.FAILED
+        record.error_code = outcome.code[:100]
+        record.error_message = outcome.message
+        record.settled_at = now
+        failed_actions.append(record)
+        if not outcome.transient:
+            resource.failures = min(resource.failures + 1, 32767)
+            resource.last_failure = f"{outcome.code}: {outcome.message}"[:300]
+            resource.retry_after = backoff_until(failures=resource.failures, now=now)
+            backoffs.append(resource)
+    with transaction.atomic():
+        if succeeded_pks:
+            ParkingAction.objects.filter(pk__in=succeeded_pks).update(outcome=ParkingAction.Outcome.SUCCEEDED, settled_at=now)
+        if failed_actions:
+            ParkingAction.objects.bulk_update(failed_actions, ["outcome", "error_code", "error_message", "settled_at"])
+        for (state, desired, retained), pks in state_updates.items():
+            fields: dict[str, Any] = {"state": state, "failures": 0, "last_failure": "", "retry_after": None}
+            if desired is not None:
+                fields.update(desired_state=desired, retained_running=retained)
+            Resource.objects.filter(pk__in=pks).update(**fields)
+        if backoffs:
+            Resource.objects.bulk_update(backoffs, ["failures", "last_failure", "retry_after"])
+    return result
+
+
+def unsettled_reconcile(
+    *, account_id: int, resources: Iterable[Resource], exclude_run_id: int | None = None
+) -> list[ParkingRun]:
+    """Settle what earlier runs of the account left open, from `resources`
+    (freshly read from AWS): runs a dead worker left "running" are closed as
+    "interrupted"; pending actions (the worker died, or AWS never answered)
+    become succeeded when AWS shows the intended state, failed otherwise.
+
+    Only call while holding the account's lease: then no other run of the
+    account can be legitimately in progress. Two queries when there is
+    nothing to reconcile. Returns the runs it touched."""
+    abandoned = list(
+        ParkingRun.objects.filter(account_id=account_id, status=ParkingRun.Status.RUNNING).exclude(pk=exclude_run_id)
+    )
+    pending = list(
+        ParkingAction.objects.filter(run__account_id=account_id, outcome=ParkingAction.Outcome.PENDING)
+        .exclude(run_id=exclude_run_id)
+        .select_related("run")
+    )
+    if not abandoned and not pending:
+        return []
+    now = timezone.now()
+    fresh = {r.pk: r for r in resources if r.pk is not None}
+    reached_by_target: dict[str, list[int]] = defaultdict(list)
+    for record in pending:
+        resource = fresh.get(record.resource_id)
+        state = resource.state if resource is not None else "unknown (not seen in AWS)"
+        record.settled_at = now
+        if resource is not None and state in REACHED.get(record.action, ()):
+            record.outcome = ParkingAction.Outcome.SUCCEEDED
+            record.error_code = ""
+            record.error_message = f"confirmed from AWS afterwards: {state}"
+            if record.run.trigger == ParkingRun.Trigger.TICK:
+                reached_by_target["stopped" if record.action == "stop" else "running"].append(record.resource_id)
+        else:
+            record.outcome = ParkingAction.Outcome.FAILED
+            record.error_code = INTERRUPTED_CODE
+            record.error_message = (
+                f"AWS never confirmed this {record.action} and shows {state}; the next tick decides again"
+            )
+    runs = {run.pk: run for run in abandoned} | {record.run_id: record.run for record in pending}
+    with transaction.atomic():
+        if pending:
+            ParkingAction.objects.bulk_update(pending, ["outcome", "error_code", "error_message", "settled_at"])
+        for desired, pks in reached_by_target.items():
+            # The decision was carried out: store it, so it is not taken again.
+            Resource.objects.filter(pk__in=pks).update(
+                desired_state=desired, retained_running=False, failures=0, last_failure="", retry_after=None
+            )
+            for pk in pks:
+                if pk in fresh:
+                    fresh[pk].desired_state, fresh[pk].retained_running = desired, False
+        counts = {
+            row["run_id"]: row
+            for row in ParkingAction.objects.filter(run__in=list(runs))
+            .values("run_id")
+            .annotate(
+                ok=Count("pk", filter=Q(outcome=ParkingAction.Outcome.SUCCEEDED)),
+                bad=Count("pk", filter=Q(outcome=ParkingAction.Outcome.FAILED)),
+                skip=Count("pk", filter=Q(outcome=ParkingAction.Outcome.SKIPPED)),
+            )
+        }
+        for run in runs.values():
+            row = counts.get(run.pk, {"ok": 0, "bad": 0, "skip": 0})
+            run.succeeded, run.failed, run.skipped = row["ok"], row["bad"], row["skip"]
+            run.planned = max(run.planned, row["ok"] + row["bad"])
+            if run.status == ParkingRun.Status.RUNNING:
+                run.status = ParkingRun.Status.INTERRUPTED
+                run.finished_at = now
+                note = f"Interrupted: the worker stopped before finishing; reconciled from AWS at {now:%Y-%m-%d %H:%M:%S %Z}."
+                run.error = f"{run.error}\n{note}".strip()
+            elif run.status == ParkingRun.Status.SUCCEEDED and row["bad"]:
+                run.status = ParkingRun.Status.PARTIAL
+        ParkingRun.objects.bulk_update(
+            list(runs.values()), ["status", "finished_at", "succeeded", "failed", "skipped", "planned", "error"]
+        )
+    logger.warning(
+        "Account %s: reconciled %d unsettled action(s) and %d interrupted run(s) from AWS",
+        account_id, len(pending), len(abandoned),
+    )
+    return list(runs.values())

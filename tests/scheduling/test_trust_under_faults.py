@@ -1,0 +1,294 @@
+"""Issue 9 regressions on the parking engine: leases, half-recorded runs,
+isolation of accounts in a tick, per-machine backoff.
+
+Faults are made at the edges: the lease row as another worker would leave it,
+the database (a trigger that refuses one account's writes), AWS's real state
+(machines stopped behind our back by a worker that died before recording).
+"""
+
+import datetime as dt
+import io
+
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from scheduling import leases, parking, recording
+from scheduling.models import ParkingAction, ParkingLease, ParkingRun, Resource
+from tenants import aws, demo
+from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
+from tests.scheduling.test_parking import TUESDAY_EVENING, connect, office_hours, states
+
+pytestmark = pytest.mark.django_db
+
+
+def expire(lease: leases.Lease) -> None:
+    """What time does to a lease whose holder is slow (seen by the database)."""
+    ParkingLease.objects.filter(account_id=lease.account_id).update(until=dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+
+
+# --- Defect 1: two workers acted on one account at once -----------------------
+
+
+def test_a_slow_worker_cannot_release_the_lease_of_the_worker_that_replaced_it(acme_fleet):
+    account, _ = acme_fleet
+    slow = leases.lease_claim(account_id=account.pk)
+    assert slow is not None
+    expire(slow)
+    replacement = leases.lease_claim(account_id=account.pk)
+    assert replacement is not None and replacement.token != slow.token
+    assert leases.lease_release(slow) is False
+    # The replacement still holds it: a third worker finds the account busy.
+    assert leases.lease_claim(account_id=account.pk) is None
+    assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING).status == "busy"
+    assert leases.lease_release(replacement) is True
+    assert leases.lease_claim(account_id=account.pk) is not None
+
+
+def test_a_run_that_lost_its_lease_stops_before_acting(acme_fleet, standin):
+    account, _ = acme_fleet
+    slow = leases.lease_claim(account_id=account.pk)
+    assert slow is not None
+    run = ParkingRun.objects.create(account=account, tick_at=TUESDAY_EVENING, started_at=TUESDAY_EVENING)
+    parking.inventory_sync(account=account)
+    resources = list(Resource.objects.filter(account=account, region="us-east-1"))
+    expire(slow)
+    assert leases.lease_claim(account_id=account.pk) is not None  # another worker took over
+    standin.reset_calls()
+    ec2 = demo.account_client("ec2", ACME_ACCOUNT, "us-east-1")
+    with pytest.raises(leases.LeaseLost):
+        recording.act_and_record(
+            run=run, lease=slow, ec2=ec2, action="stop",
+            intents=[recording.Intent(resource=r, reason="test") for r in resources],
+        )
+    assert "ec2:StopInstances" not in standin.calls()
+    assert not ParkingAction.objects.exists()  # nothing written as if it were about to happen
+
+
+def test_renewing_keeps_the_lease_and_fails_once_another_worker_holds_it(acme_fleet):
+    account, _ = acme_fleet
+    lease = leases.lease_claim(account_id=account.pk)
+    leases.lease_renew(lease)  # still ours
+    expire(lease)
+    leases.lease_renew(lease)  # expired but nobody took it: ours again, safely
+    assert leases.lease_claim(account_id=account.pk) is None
+    expire(lease)
+    assert leases.lease_claim(account_id=account.pk) is not None
+    with pytest.raises(leases.LeaseLost):
+        leases.lease_renew(lease)
+
+
+def test_leases_are_claimed_against_the_database_clock(acme_fleet):
+    account, _ = acme_fleet
+    assert leases.lease_claim(account_id=account.pk) is not None
+    # A worker whose own clock runs a day ahead must still see the lease as held.
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=1), tick=False):
+        assert leases.lease_claim(account_id=account.pk) is None
+
+
+# --- Defect 2: a run half-recorded forever -----------------------------------
+
+
+def _dead_worker_left(account, *, stopped_in_aws: list[Resource], never_sent: list[Resource]) -> ParkingRun:
+    """What a worker SIGKILLed right after StopInstances leaves behind: a run
+    still "running", its batch written ahead as pending, AWS already acted on
+    part of it, and its lease (expired by now)."""
+    run = ParkingRun.objects.create(account=account, tick_at=TUESDAY_EVENING, started_at=TUESDAY_EVENING)
+    for resource in stopped_in_aws + never_sent:
+        ParkingAction.objects.create(run=run, resource=resource, action="stop", reason="schedule office: period ended",
+                                     outcome=ParkingAction.Outcome.PENDING)
+    demo.account_client("ec2", ACME_ACCOUNT, "us-east-1").stop_instances(InstanceIds=[r.resource_id for r in stopped_in_aws])
+    ParkingLease.objects.create(account=account, until=dt.datetime(2001, 1, 1, tzinfo=dt.UTC), holder="dead:1:x")
+    return run
+
+
+def test_the_next_tick_closes_an_abandoned_run_and_records_what_aws_did(acme_fleet, standin):
+    account, ids = acme_fleet
+    parking.inventory_sync(account=account)
+    east = list(Resource.objects.filter(account=account, region="us-east-1").order_by("resource_id"))
+    done, not_done = east[:2], east[2:]
+    dead = _dead_worker_left(account, stopped_in_aws=done, never_sent=not_done)
+    standin.reset_calls()
+
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+
+    dead.refresh_from_db()
+    assert dead.status == ParkingRun.Status.INTERRUPTED and dead.finished_at is not None
+    assert (dead.succeeded, dead.failed) == (2, 1)
+    outcomes = dict(ParkingAction.objects.filter(run=dead).values_list("resource__resource_id", "outcome"))
+    assert {outcomes[r.resource_id] for r in done} == {"succeeded"}
+    assert outcomes[not_done[0].resource_id] == "failed"
+    # The stops AWS did are not repeated; the one that never reached AWS is done now, once.
+    again = set(ParkingAction.objects.filter(run=result.run, action="stop").values_list("resource__resource_id", flat=True))
+    assert again.isdisjoint(r.resource_id for r in done)
+    assert not_done[0].resource_id in again
+    assert result.status == "succeeded" and standin.calls()["ec2:StopInstances"] == 2
+    assert not ParkingRun.objects.filter(status=ParkingRun.Status.RUNNING).exists()
+    assert not ParkingAction.objects.filter(outcome=ParkingAction.Outcome.PENDING).exists()
+    assert set(states(ACME_ACCOUNT, "us-east-1").values()) <= {"stopped", "stopping"}
+
+
+def on_aws_call(account, operation: str, handler) -> None:
+    """Observe or answer `operation` at the AWS edge: a botocore event on the
+    account's (cached) session, seen by every client parking builds from it."""
+    aws.session_for(account).events.register(f"before-call.ec2.{operation}", handler, unique_id=f"test-{operation}")
+
+
+class _ErrorResponse:
+    status_code = 400
+    headers: dict = {}
+    content = b""
+    text = ""
+
+
+def refuse_ids(bad: set[str], code: str = "IncorrectInstanceState"):
+    """AWS's behaviour for a batch naming one machine it will not act on: the
+    whole call fails and none of its machines is touched."""
+    calls: list[list[str]] = []
+
+    def handler(params, **kwargs):
+        ids = [v for k, v in params["body"].items() if k.startswith("InstanceId.")]
+        calls.append(ids)
+        if bad.intersection(ids):
+            message = f"The instance '{sorted(bad.intersection(ids))[0]}' is not in a state from which it can be stopped."
+            return _ErrorResponse(), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
+
+    handler.calls = calls
+    return handler
+
+
+def test_each_batch_is_recorded_as_soon_as_aws_answers(acme_fleet, standin):
+    """The second region's AWS call finds the first region's outcomes already stored."""
+    account, _ = acme_fleet
+    seen: list[int] = []
+    on_aws_call(account, "StopInstances", lambda **kw: seen.append(ParkingAction.objects.filter(outcome="succeeded").count()))
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    assert result.succeeded == 6
+    assert seen == [0, 3]
+
+
+# --- Defect 9: permanent per-machine failures retried every tick ---------------
+
+
+def test_a_machine_that_keeps_failing_backs_off_and_is_retried_when_it_changes(acme, standin):
+    office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=8, regions=["us-east-1"])
+    bad = set(ids["us-east-1"][:2])
+    refuse = refuse_ids(bad)
+    on_aws_call(account, "StopInstances", refuse)
+
+    first = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    assert (first.succeeded, first.failed) == (6, 2)
+    assert len(refuse.calls) > 2  # bisection isolated the two bad machines
+    failing = Resource.objects.filter(resource_id__in=bad)
+    assert {(r.failures, r.retry_after is not None) for r in failing} == {(1, True)}
+    assert all("IncorrectInstanceState" in r.last_failure for r in failing)
+
+    refuse.calls.clear()
+    second = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert refuse.calls == [] and "StopInstances" not in second.aws_calls  # no AWS call at all
+    skips = ParkingAction.objects.filter(run=second.run, action="skip")
+    assert skips.count() == 2 and all("backing off after 1 failed stop" in s.reason for s in skips)
+
+    # Once the backoff ends it is tried again, and fails again: the wait doubles.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=8)
+    with time_machine.travel(later, tick=False):
+        parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=10))
+    assert refuse.calls  # retried
+    waits = {r.retry_after - later for r in Resource.objects.filter(resource_id__in=bad)}
+    assert {r.failures for r in Resource.objects.filter(resource_id__in=bad)} == {2}
+    assert all(dt.timedelta(minutes=12) < w <= dt.timedelta(minutes=13) for w in waits), waits
+
+    # Its state changes (someone fixed it): the backoff is forgotten and it is tried at once.
+    refuse.calls.clear()
+    bad_one = sorted(bad)[0]
+    demo.account_client("ec2", ACME_ACCOUNT, "us-east-1").stop_instances(InstanceIds=[bad_one])
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=15))
+    fixed = Resource.objects.get(resource_id=bad_one)
+    assert (fixed.failures, fixed.retry_after, fixed.last_failure) == (0, None, "")
+
+
+def test_throttling_is_not_a_machine_failure(acme, standin, settings):
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
+    office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    on_aws_call(account, "StopInstances", refuse_ids(set(ids["us-east-1"]), code="RequestLimitExceeded"))
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    assert result.failed == 2
+    assert set(Resource.objects.values_list("failures", flat=True)) == {0}
+
+
+def test_a_new_schedule_assignment_forgets_the_backoff(acme, standin, staff):
+    from scheduling import actions
+
+    schedule = office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    on_aws_call(account, "StopInstances", refuse_ids(set(ids["us-east-1"])))
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    resource = Resource.objects.get()
+    assert resource.failures == 1
+    actions.resource_assign_schedule(resource=resource, schedule=schedule, actor=staff)
+    resource.refresh_from_db()
+    assert (resource.failures, resource.retry_after) == (0, None)
+
+
+# --- Defect 3: one database error abandons the whole tick ---------------------
+
+
+def _refuse_runs_of(account_pk: int) -> str:
+    """A database that refuses one account's writes (a broken row, a full disk…)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION pkw_refuse_run() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.account_id = {int(account_pk)} THEN RAISE EXCEPTION 'injected: disk full'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                "CREATE TRIGGER pkw_refuse_run BEFORE INSERT ON scheduling_parkingrun "
+                "FOR EACH ROW EXECUTE FUNCTION pkw_refuse_run()"
+            )
+        return "DROP TRIGGER pkw_refuse_run ON scheduling_parkingrun; DROP FUNCTION pkw_refuse_run()"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TRIGGER pkw_refuse_run BEFORE INSERT ON scheduling_parkingrun "
+            f"WHEN NEW.account_id = {int(account_pk)} BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END"
+        )
+    return "DROP TRIGGER pkw_refuse_run"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_in_one_account_does_not_stop_the_others(acme, globex, standin):
+    office_hours(acme)
+    office_hours(globex)
+    broken, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    healthy, _ = connect(globex, GLOBEX_ACCOUNT, per_region=2, regions=["us-east-1"])
+    cleanup = _refuse_runs_of(broken.pk)
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with pytest.raises(CommandError) as failure:
+            call_command("run_parking", "--at", TUESDAY_EVENING.isoformat(), stdout=out, stderr=err)
+    finally:
+        with connection.cursor() as cursor:
+            for statement in cleanup.split("; "):
+                cursor.execute(statement)
+    assert "1 of 2 account(s) not parked" in str(failure.value)
+    assert ACME_ACCOUNT in str(failure.value) and "injected: disk full" in str(failure.value)
+    assert set(states(GLOBEX_ACCOUNT, "us-east-1").values()) <= {"stopped", "stopping"}
+    assert ParkingRun.objects.get(account=healthy).status == "succeeded"
+    # The failed account's lease went back: the next tick parks it.
+    assert parking.park_account(account_id=broken.pk, at=TUESDAY_EVENING).status == "succeeded"
+
+
+def test_run_parking_exits_zero_when_every_account_parked(acme_fleet):
+    out = io.StringIO()
+    call_command("run_parking", "--at", TUESDAY_EVENING.isoformat(), stdout=out)
+    assert "succeeded" in out.getvalue()
+
+
+@pytest.fixture
+def acme_fleet(acme, standin):
+    office_hours(acme)
+    return connect(acme, ACME_ACCOUNT)
