@@ -8,6 +8,7 @@ from AWS's real state. Mid-migration: all or nothing, and a retry migrates."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -33,6 +34,14 @@ pytestmark = [
 def reconnect() -> None:
     """What a worker does between tasks (and Django between requests): drop a dead connection."""
     connection.close_if_unusable_or_obsolete()
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection_for_teardown() -> Iterator[None]:
+    """However a test ends, the database is flushed on a live connection."""
+    yield
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
 
 
 def test_a_connection_killed_mid_tick_fails_that_account_and_the_tick_goes_on(
