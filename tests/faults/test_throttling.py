@@ -11,9 +11,10 @@ from scheduling import parking
 from scheduling.models import ParkingAction, ParkingRun
 from tenants import aws
 from tenants.models import CloudAccount
+from tests.conftest import ACME_ACCOUNT
 from tests.faults.conftest import AT, NEXT, Fleets
 from tests.faults.invariants import Mark, assert_invariants
-from tests.scheduling.test_parking import WEDNESDAY_MORNING
+from tests.scheduling.test_parking import WEDNESDAY_MORNING, connect, office_hours
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +61,16 @@ def test_a_throttled_morning_start_starts_every_machine_once(fleets: Fleets, sta
     assert (assume.fired, start.fired) == (1, 1)
     assert results == {c.account_id: "succeeded" for c in fleets.all}
     assert_invariants(standin, desired=fleets.desired("running"), since=mark)
+
+
+def test_a_call_is_sent_at_most_max_attempts_times(acme, standin: StandinServer, settings) -> None:
+    """The lease is sized to the longest AWS call, `PARKWAY_AWS_MAX_ATTEMPTS`
+    attempts long (docs/architecture.md): one attempt more and a call can outlive it."""
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 2
+    aws.clear_session_cache()
+    fault = standin.faults.throttle("ec2:DescribeInstances", times=None, account_id=ACME_ACCOUNT)
+    result = parking.park_account(account_id=account.pk, at=AT)
+    assert result.status == "failed" and "throttling" in result.error
+    assert fault.fired == settings.PARKWAY_AWS_MAX_ATTEMPTS, "attempts AWS saw for one call"
