@@ -103,3 +103,11 @@ def run_statuses(accounts: Iterable[CloudAccount]) -> dict[str, list[str]]:
         )
         for account in accounts
     }
+
+
+def assert_not_repeated(standin: StandinServer, instance_ids: Iterable[str], *, action: str, since: Mark) -> None:
+    """A decision AWS already carried out (the machines show it) is not sent again:
+    no `action` call for these machines reached AWS after `since`."""
+    ids = set(instance_ids)
+    again = sorted({e.instance_id for e in standin.faults.effects(since=since.seq) if e.instance_id in ids and e.action == action})
+    assert not again, f"{action} sent again for machines AWS had already acted on: {again}"

@@ -22,7 +22,7 @@ from tenants.migration import Outcome, account_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount
 from tests.conftest import ACME_ACCOUNT
 from tests.faults.conftest import AT, NEXT, Fleets, backend_pid, expire_lease, needs_postgresql, terminate_backend
-from tests.faults.invariants import assert_invariants
+from tests.faults.invariants import Mark, assert_invariants, assert_not_repeated
 from tests.tenants.test_migration import account_state, assert_legacy_keys_still_park, connect_legacy
 
 pytestmark = [
@@ -69,11 +69,16 @@ def test_a_connection_killed_mid_tick_fails_that_account_and_the_tick_goes_on(
         assert other.account_id in out.getvalue()
     assert target.account_id in out.getvalue()  # the failure is reported for its account
 
+    # AWS stopped the first batch (eu-west-1) before the connection died.
+    assert set(instance_states(target.account_id, "eu-west-1").values()) == {"stopped"}
+    after_the_fault = Mark.take(standin)
+
     expire_lease(target.account)  # the worker that lost its connection may not have released it
     call_command("run_parking", "--at", NEXT.isoformat(), stdout=io.StringIO())
+    assert_invariants(standin, desired=fleets.desired())
+    assert_not_repeated(standin, target.ids["eu-west-1"], action="stop", since=after_the_fault)
     first, *later = ParkingRun.objects.filter(account=target.account).order_by("started_at", "pk")
     assert first.status == "interrupted"
-    assert_invariants(standin, desired=fleets.desired())
 
 
 def test_a_connection_killed_while_verifying_the_role_leaves_the_account_as_it_was(acme, standin: StandinServer) -> None:

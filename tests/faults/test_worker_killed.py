@@ -11,7 +11,7 @@ import pytest
 from portal.aws_standin import StandinServer, instance_states
 from scheduling.models import ParkingRun
 from tests.faults.conftest import AT, NEXT, Fleets, Worker, expire_lease, needs_postgresql, on_first_call, wait_until
-from tests.faults.invariants import assert_invariants
+from tests.faults.invariants import Mark, assert_invariants, assert_not_repeated
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -35,6 +35,7 @@ def test_a_worker_killed_mid_tick_is_settled_by_the_next_tick(
     # AWS carried out the first batch (eu-west-1); the second never reached it.
     assert set(instance_states(target.account_id, "eu-west-1").values()) == {"stopped"}
     assert set(instance_states(target.account_id, "us-east-1").values()) == {"running"}
+    after_the_kill = Mark.take(standin)
 
     expire_lease(target.account)  # a dead worker cannot release its lease
     second = worker.start(workers=1)
@@ -55,4 +56,5 @@ def test_a_worker_killed_mid_tick_is_settled_by_the_next_tick(
     second.stop()
 
     assert_invariants(standin, desired=fleets.desired())
+    assert_not_repeated(standin, target.ids["eu-west-1"], action="stop", since=after_the_kill)
     assert ParkingRun.objects.get(account=target.account, tick_at=AT).status == "interrupted"
