@@ -12,7 +12,7 @@ from portal.aws_standin import StandinServer
 from scheduling import parking
 from scheduling.models import ParkingAction
 from tenants.models import CloudAccount
-from tests.faults.conftest import AT, Fleets
+from tests.faults.conftest import AT, NEXT, Fleets
 from tests.faults.invariants import assert_invariants
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +33,7 @@ def test_a_machine_in_the_wrong_state_fails_alone(fleets: Fleets, standin: Stand
     assert target.account.status == CloudAccount.Status.CONNECTED  # the machine's problem, not the account's
     for other in (fleets.before, fleets.after):
         assert results[other.account_id].status == "succeeded"
+    parking.run_tick(at=NEXT)
     assert_invariants(standin, desired=fleets.desired(), exempt=[bad])
 
 

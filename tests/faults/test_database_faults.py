@@ -128,6 +128,7 @@ def test_a_connection_killed_inside_the_switch_rolls_it_all_back(acme, standin: 
     assert account_state(account) == before
     assert not AuditEvent.objects.filter(action="account.migrated_to_role").exists()
     assert_legacy_keys_still_park(account, key_id, secret)
+    assert parking.park_account(account_id=account.pk, at=AT).status == "succeeded"
 
     retry = account_migrate_to_role(account=CloudAccount.objects.get(pk=account.pk), actor="cli")
     assert retry.outcome is Outcome.MIGRATED, retry.message

@@ -4,6 +4,8 @@ tick retries it. The other accounts never notice."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from portal.aws_standin import StandinServer
@@ -24,6 +26,7 @@ def test_throttled_describes_are_retried_and_every_account_is_parked(fleets: Fle
     results = {r.account.account_id: r.status for r in parking.run_tick(at=AT)}
     assert fault.fired == 2
     assert results == {c.account_id: "succeeded" for c in fleets.all}
+    parking.run_tick(at=NEXT)
     assert_invariants(standin, desired=fleets.desired())
 
 
@@ -60,6 +63,7 @@ def test_a_throttled_morning_start_starts_every_machine_once(fleets: Fleets, sta
     results = {r.account.account_id: r.status for r in parking.run_tick(at=WEDNESDAY_MORNING)}
     assert (assume.fired, start.fired) == (1, 1)
     assert results == {c.account_id: "succeeded" for c in fleets.all}
+    parking.run_tick(at=WEDNESDAY_MORNING + dt.timedelta(minutes=5))
     assert_invariants(standin, desired=fleets.desired("running"), since=mark)
 
 

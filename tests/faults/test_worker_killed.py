@@ -28,7 +28,7 @@ def test_a_worker_killed_mid_tick_is_settled_by_the_next_tick(
     fault = standin.faults.hook("ec2:StopInstances", kill_hook, when="after", account_id=target.account_id)
     for customer in fleets.all:  # one worker: Globex, then Acme (killed), then Initech
         worker.park_account(customer.account, AT)
-    if not killed.wait(timeout=60):
+    if not killed.wait(timeout=45):
         pytest.fail(f"the worker never stopped {target.account_id}'s machines\n{worker.logs()}")
     worker.reap(cluster)
     assert fault.fired == 1
@@ -48,7 +48,7 @@ def test_a_worker_killed_mid_tick_is_settled_by_the_next_tick(
         )
 
     try:
-        wait_until(next_tick_done, timeout=60, what="the next tick to park every account")
+        wait_until(next_tick_done, timeout=45, what="the next tick to park every account")
     except AssertionError as exc:
         import redis as _r; from tests.faults.conftest import REDIS_URL
         c = _r.Redis.from_url(REDIS_URL)
