@@ -255,7 +255,9 @@ class Worker:
         return self.enqueue("scheduling.tasks.tick", at.isoformat())
 
     def logs(self) -> str:
-        return "\n".join(f"--- {c.log_path.name}\n{c.log_tail()}" for c in self.clusters)
+        """For failure messages: what is left in the queue, and each cluster's log tail."""
+        clusters = "\n".join(f"--- {c.log_path.name}\n{c.log_tail()}" for c in self.clusters)
+        return f"tasks left in Redis: {self.broker.queue_size()}\n{clusters}"
 
     def close(self) -> None:
         for cluster in self.clusters:
