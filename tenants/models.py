@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tenants.crypto import EncryptedTextField
 from tenants.validation import (
+    MASK,
     PARTITIONS,
     mask_key_id,
     validate_access_key_id,
@@ -209,6 +210,15 @@ class CloudCredential(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="legacy_user") | ~Q(access_key_id=""), name="legacy_credential_has_key_id"
             ),
+            # A retired credential holds nothing usable: no secret, and only the
+            # masked form of its key ID (tenants.validation.mask_key_id).
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True) | Q(secret_access_key=""), name="retired_credential_has_no_secret"
+            ),
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True) | Q(access_key_id="") | Q(access_key_id__contains=MASK),
+                name="retired_credential_keeps_only_a_masked_key_id",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -251,10 +261,11 @@ class CloudCredential(models.Model):
         super().save(*args, **kwargs)
 
     def retire(self, *, at: object = None) -> None:
-        """Mark retired and destroy the secret; the masked key ID stays for history."""
+        """Mark retired and destroy the secret; only the masked key ID stays, for history."""
         self.retired_at = at or timezone.now()
         self.secret_access_key = ""
-        self.save(update_fields=["retired_at", "secret_access_key"])
+        self.access_key_id = mask_key_id(self.access_key_id)
+        self.save(update_fields=["retired_at", "secret_access_key", "access_key_id"])
 
 
 class AuditEvent(models.Model):

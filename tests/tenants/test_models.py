@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from tenants import services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
@@ -126,4 +127,22 @@ def test_retiring_destroys_the_secret_and_keeps_the_masked_key(acme):
     credential.retire()
     credential.refresh_from_db()
     assert credential.secret_access_key == "" and credential.retired_at is not None
-    assert credential.masked_key_id == "AKIA…MPLE"
+    # Only the masked key ID stays, as documented (issue 9): not the whole one.
+    assert credential.access_key_id == credential.masked_key_id == "AKIA…MPLE"
+    assert "AKIAIOSFODNN7EXAMPLE" not in str([e.details for e in AuditEvent.objects.all()])
+
+
+@override_settings(PARKWAY_ALLOW_LEGACY_USERS=True)
+def test_the_database_refuses_a_retired_credential_with_a_secret_or_a_whole_key_id(acme):
+    account = services.account_connect_legacy(
+        tenant=acme, account_id="111111111111", access_key_id="AKIAIOSFODNN7EXAMPLE",
+        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", regions=["us-east-1"], actor="cli",
+    )
+    credential = account.active_credential()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudCredential.objects.filter(pk=credential.pk).update(retired_at=timezone.now(), secret_access_key="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudCredential.objects.filter(pk=credential.pk).update(retired_at=timezone.now(), access_key_id="AKIA…MPLE")
+    CloudCredential.objects.filter(pk=credential.pk).update(
+        retired_at=timezone.now(), access_key_id="AKIA…MPLE", secret_access_key=""
+    )
