@@ -8,11 +8,15 @@
   clients cost one AssumeRole until the session nears expiry.
 * Every botocore failure is turned into `AwsError`: a human message, the AWS
   code, and a `permanent` flag (permanent errors flag the account; transient
-  ones are retried on the next tick).
+  ones are retried on the next tick). Failures to *get in* (AssumeRole) are
+  worded apart from refusals of later calls (a missing permission); a refusal
+  under a cached session re-asks STS first, since a deleted role's sessions
+  are refused like missing permissions (docs/connections.md).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -280,6 +284,49 @@ def fresh_clients(credential: CloudCredential) -> FreshClients:
     )
 
 
+@dataclass(frozen=True)
+class _RoleSession:
+    """What it takes to assume a cached session's role again."""
+
+    key: tuple
+    role_arn: str
+    external_id: str
+    session_name: str
+
+
+# Sessions built on an assumed role, for the denial check in `client()`.
+_role_sessions: weakref.WeakKeyDictionary[boto3.Session, _RoleSession] = weakref.WeakKeyDictionary()
+
+
+def _forget_session(key: tuple) -> None:
+    with _cache_lock:
+        _cache.pop(key, None)
+
+
+def _recheck_role_on_denial(role: _RoleSession, http_response: Any = None, parsed: Any = None, **kwargs: Any) -> None:
+    """A call refused under an assumed role: a permission is missing, or the role
+    is gone. AWS keeps issued session credentials valid until they expire and
+    answers a deleted role's sessions with the same refusal as a missing
+    permission, so ask STS: if the role can no longer be assumed, that is the
+    error to report (and the stale session is dropped); otherwise the original
+    refusal stands and names the missing permission."""
+    if http_response is None or http_response.status_code < 400 or not isinstance(parsed, dict):
+        return
+    if parsed.get("Error", {}).get("Code") not in DENIED_CODES:
+        return
+    try:
+        _sts_client().assume_role(
+            RoleArn=role.role_arn, RoleSessionName=role.session_name, ExternalId=role.external_id, DurationSeconds=900
+        )
+    except ClientError as exc:
+        error = translate_error(exc, role_arn=role.role_arn)
+        if error.code in DENIED_CODES:
+            _forget_session(role.key)
+            raise error from None
+    except BotoCoreError:
+        pass  # STS unreachable: the original refusal is all we know
+
+
 def session_for_credential(credential: CloudCredential) -> boto3.Session:
     """A boto3 Session that acts inside the credential's account; for a role,
     cached per process so any number of clients cost one AssumeRole an hour."""
@@ -293,6 +340,9 @@ def session_for_credential(credential: CloudCredential) -> boto3.Session:
 
     tenant = account.tenant
     key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
+    role = _RoleSession(
+        key=key, role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
+    )
     if credential.pk is not None:
         with _cache_lock:
             session = _cache.get(key)
@@ -301,10 +351,14 @@ def session_for_credential(credential: CloudCredential) -> boto3.Session:
                     role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
                 )
                 _cache[key] = session
+                _role_sessions[session] = role
             return session
-    return _assume_role_session(
+    session = _assume_role_session(
         role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
     )
+    with _cache_lock:
+        _role_sessions[session] = role
+    return session
 
 
 def session_for(account: CloudAccount) -> boto3.Session:
@@ -332,6 +386,9 @@ def client(session: boto3.Session, service: str, region: str | None = None) -> A
         made = clients.get(key)
         if made is None:
             made = clients[key] = _counted(session.client(service, region_name=key[1], config=client_config()))
+            role = _role_sessions.get(session)
+            if role is not None:
+                made.meta.events.register("after-call", functools.partial(_recheck_role_on_denial, role))
     return made
 
 
@@ -350,16 +407,9 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
         code = error.get("Code", "Unknown")
         operation = exc.operation_name or ""
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if operation == "AssumeRole" and code in DENIED_CODES:
-            return AwsError(
-                f"Parkway could not assume the role {role_arn or '(unknown)'}. Either the role does not exist, "
-                f"or its trust policy does not allow Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
-                "with your External ID. Create the role with our CloudFormation template, or check that the "
-                "trust policy's sts:ExternalId matches the External ID shown on your Parkway page.",
-                code=code,
-                permanent=True,
-                operation=operation,
-            )
+        if operation == "AssumeRole":
+            # Getting in, not acting: never worded as a missing permission.
+            return _assume_role_error(code, error.get("Message", ""), status, role_arn=role_arn)
         if code in THROTTLING_CODES:
             return AwsError(
                 "AWS is throttling requests to this account right now. Try again in a few minutes.",
@@ -380,6 +430,8 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
                 "The AWS credentials have expired.", code=code, permanent=True, operation=operation
             )
         if code in DENIED_CODES:
+            # A call after getting in was refused: a permission is missing. (A
+            # deleted role answers the same; tenants.aws rechecks the role first.)
             action = _action_name(exc)
             return AwsError(
                 f"The role or user lacks permission {action}. Update the stack with Parkway's latest template "
@@ -399,6 +451,45 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
             permanent=False,
         )
     raise exc
+
+
+def _assume_role_error(code: str, message: str, status: int, *, role_arn: str) -> AwsError:
+    role = role_arn or "(unknown)"
+    if code in DENIED_CODES:
+        # AWS gives one answer for "no such role" and "the trust policy says no",
+        # so that nobody learns which roles exist in someone else's account.
+        return AwsError(
+            f"Parkway could not assume the role {role}: the role does not exist (it may have been deleted), or its "
+            f"trust policy does not (or no longer) trust Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
+            "with your External ID. Create the role with our CloudFormation template, or check that the "
+            "trust policy's sts:ExternalId matches the External ID shown on your Parkway page.",
+            code=code,
+            permanent=True,
+            operation="AssumeRole",
+        )
+    if code in THROTTLING_CODES:
+        return AwsError(
+            "AWS is throttling requests to this account right now. Try again in a few minutes.",
+            code=code,
+            permanent=False,
+            operation="AssumeRole",
+        )
+    if code in INVALID_KEY_CODES or code in EXPIRED_CODES:
+        # These are *our* credentials (the caller of AssumeRole), not the customer's:
+        # nothing they can fix, and no reason to flag their account.
+        return AwsError(
+            f"AWS refused Parkway's own credentials while assuming the role {role} ({code}). This is on Parkway's "
+            "side, not yours; it is retried automatically.",
+            code=code,
+            permanent=False,
+            operation="AssumeRole",
+        )
+    return AwsError(
+        f"AWS refused to let Parkway assume the role {role}: {code}: {message or code}",
+        code=code,
+        permanent=status < 500,
+        operation="AssumeRole",
+    )
 
 
 def _action_name(exc: ClientError) -> str:
