@@ -19,9 +19,11 @@ from django.utils.safestring import mark_safe
 
 from portal.admin_helpers import ReadOnlyAdmin
 from tenants import services
+from tenants.aws import LEGACY_PAUSED
 from tenants.emails import tenant_email_migration_instructions
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
+from tenants.sunset import paused_message
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import account_verify
 
@@ -213,11 +215,14 @@ class CredentialInline(admin.TabularInline):
 
 @admin.register(CloudAccount)
 class CloudAccountAdmin(admin.ModelAdmin):
-    list_display = ("account_id", "name", "tenant", "auth_method", "status", "last_verified_at", "short_error")
+    list_display = ("account_id", "name", "tenant", "auth_method", "status_column", "last_verified_at", "short_error")
     list_filter = (AuthMethodFilter, "status", "partition")
     list_select_related = ("tenant",)
     search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
-    readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "last_parking_run", "created_at")
+    readonly_fields = (
+        "tenant", "account_id", "partition", "parking_state", "last_verified_at", "last_error", "last_parking_run",
+        "created_at",
+    )
     inlines = (CredentialInline,)
     actions = ("test_connection", "migrate_to_role", "email_migration_instructions")
     list_per_page = 100
@@ -235,9 +240,23 @@ class CloudAccountAdmin(admin.ModelAdmin):
         if obj is None:
             return ("tenant", "account_id", "name", "regions", "role_arn")
         return (
-            "tenant", "account_id", "partition", "name", "regions", "status", "last_verified_at", "last_error",
-            "last_parking_run", "created_at",
+            "tenant", "account_id", "partition", "name", "regions", "status", "parking_state", "last_verified_at",
+            "last_error", "last_parking_run", "created_at",
         )
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, obj: CloudAccount) -> str:
+        if obj.paused_by_legacy_deadline:
+            return format_html('<span class="pw-badge pw-badge-legacy">{}</span>', obj.status_label)
+        return obj.status_label
+
+    @admin.display(description="parking")
+    def parking_state(self, obj: CloudAccount) -> str:
+        if obj.paused_by_legacy_deadline:
+            return format_html("<strong>{}</strong> — {}", obj.status_label, paused_message())
+        if obj.status == CloudAccount.Status.DISABLED:
+            return "disabled"
+        return "active"
 
     @admin.display(description="last parking run")
     def last_parking_run(self, obj: CloudAccount) -> str:
@@ -289,7 +308,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for account in queryset.select_related("tenant"):
             result = account_verify(account=account, actor=request.user)
-            if not result.ok:
+            if result.code == LEGACY_PAUSED:
+                level = messages.WARNING
+            elif not result.ok:
                 level = messages.ERROR
             elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
                 level = messages.WARNING

@@ -12,6 +12,8 @@
   worded apart from refusals of later calls (a missing permission); a refusal
   under a cached session re-asks STS first, since a deleted role's sessions
   are refused like missing permissions (docs/connections.md).
+* Legacy keys past the deadline (tenants.sunset) are refused here, the one
+  place every path builds its session.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
+from tenants.sunset import legacy_keys_paused, paused_message
+
 if TYPE_CHECKING:
     from tenants.models import CloudAccount, CloudCredential
 
@@ -66,6 +70,8 @@ INVALID_KEY_CODES = frozenset(
 )
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# Not an AWS code: tenants.aws refuses legacy keys past the deadline (tenants.sunset).
+LEGACY_PAUSED = "LegacyKeysPaused"
 
 
 class AwsError(Exception):
@@ -229,6 +235,11 @@ def clear_session_cache() -> None:
 
 def _legacy_keys(credential: CloudCredential) -> dict[str, str]:
     account = credential.account
+    if legacy_keys_paused():
+        # The one gate of the sunset: parking, inventory, verification, "Test
+        # connection"... all build their sessions here. Not `permanent`: the
+        # account did not fail and is not flagged; it waits for a role.
+        raise AwsError(paused_message(), code=LEGACY_PAUSED, permanent=False)
     # Flagged on every use: these keys never expire and work from anywhere.
     logger.warning(
         "Legacy IAM user keys %s used for account %s of tenant %s; migrate it to an IAM role.",

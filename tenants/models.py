@@ -6,6 +6,7 @@ what lets an account move from legacy keys to a role without losing anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenants.crypto import EncryptedTextField
+from tenants.sunset import PAUSED_LABEL, legacy_keys_paused
 from tenants.validation import (
     MASK,
     PARTITIONS,
@@ -110,6 +112,15 @@ class CloudAccountQuerySet(models.QuerySet):
     def on_role(self) -> CloudAccountQuerySet:
         return self.filter(credentials__retired_at__isnull=True, credentials__kind=CloudCredential.Kind.ROLE)
 
+    def parkable(self, *, now: dt.datetime | None = None) -> CloudAccountQuerySet:
+        """Accounts Parkway may act in: not disabled, with an active credential,
+        and not paused by the legacy-keys deadline."""
+        active = CloudCredential.objects.filter(account=models.OuterRef("pk"), retired_at__isnull=True)
+        accounts = self.exclude(status=CloudAccount.Status.DISABLED).filter(models.Exists(active))
+        if legacy_keys_paused(now=now):
+            accounts = accounts.exclude(models.Exists(active.filter(kind=CloudCredential.Kind.LEGACY_USER)))
+        return accounts
+
 
 class CloudAccount(models.Model):
     class Status(models.TextChoices):
@@ -151,6 +162,27 @@ class CloudAccount(models.Model):
     def conventional_role_arn(self) -> str:
         """The role our CloudFormation template creates in this account."""
         return f"arn:{self.partition}:iam::{self.account_id}:role/{settings.PARKWAY_ROLE_NAME}"
+
+    @property
+    def paused_by_legacy_deadline(self) -> bool:
+        """Is this account paused because it still holds legacy keys past the deadline?
+
+        Uses the `auth_kind` annotation when the row was loaded `with_auth_kind()`
+        (lists: no query per row), the active credential otherwise."""
+        if not legacy_keys_paused():
+            return False
+        if hasattr(self, "auth_kind"):
+            return self.auth_kind == CloudCredential.Kind.LEGACY_USER
+        credential = self.active_credential()
+        return credential is not None and credential.is_legacy
+
+    @property
+    def status_label(self) -> str:
+        """The status people read: the legacy pause overrides the stored status,
+        which is left as it was (the account did not fail; it waits for a role)."""
+        if self.paused_by_legacy_deadline:
+            return PAUSED_LABEL
+        return self.get_status_display()
 
     @staticmethod
     def taken_error() -> ValidationError:

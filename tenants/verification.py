@@ -108,7 +108,9 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
     the account and its status are left alone.
     """
     result = _probe(credential)
-    if not record:
+    if not record or result.code == aws.LEGACY_PAUSED:
+        # Paused by the legacy deadline is not a failure of the account: its
+        # status and last error stay as they were until it switches to a role.
         return result
     account = credential.account
     now = timezone.now()

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from tenants.models import CloudAccount, CloudCredential
 from tenants.services import Actor, audit_record
+from tenants.sunset import legacy_keys_paused
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import VerifyResult, credential_verify
 
@@ -82,7 +83,9 @@ def _failure(
     permanent: bool = True,
     checks: list[tuple[str, bool]] | None = None,
 ) -> MigrationResult:
-    if current is not None and current.is_legacy:
+    if current is not None and current.is_legacy and legacy_keys_paused():
+        keeps = "Nothing was changed: parking stays paused until the account is on a role."
+    elif current is not None and current.is_legacy:
         keeps = f"Nothing was changed: the account still works with its legacy keys {current.masked_key_id}."
     else:
         keeps = "Nothing was changed."

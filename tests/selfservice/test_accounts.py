@@ -35,10 +35,12 @@ def page_messages(response) -> list[str]:
 # --------------------------------------------------------------------------- overview
 
 
-def test_overview_lists_accounts_and_flags_each_legacy_one_with_the_deadline(acme_client, acme, standin):
+def test_overview_lists_accounts_and_flags_each_legacy_one_with_the_deadline(acme_client, acme, acme_member, standin):
     role = make_account(acme, "333333333333", name="Acme staging")
     legacy, key_id, _ = connect_legacy(acme, ACME_ACCOUNT, name="Acme prod")
-    with override_settings(PARKWAY_LEGACY_DEADLINE=dt.date(2027, 3, 31)):
+    before_deadline = dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc)
+    with override_settings(PARKWAY_LEGACY_DEADLINE=dt.date(2027, 3, 31)), time_machine.travel(before_deadline):
+        acme_client.force_login(acme_member)  # a session opened at that time
         html = acme_client.get(reverse("tenants:overview")).content.decode()
     assert "Acme staging" in html and "Acme prod" in html
     notices = re.findall(r'data-testid="legacy-notice" data-account-id="(\d+)"', html)
