@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import threading
 import weakref
 from collections import Counter
@@ -72,6 +73,8 @@ EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpi
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
 # Not an AWS code: tenants.aws refuses legacy keys past the deadline (tenants.sunset).
 LEGACY_PAUSED = "LegacyKeysPaused"
+# The External ID of the claim check: never any tenant's (theirs start with "pkw-").
+PROBE_EXTERNAL_ID_PREFIX = "parkway-external-id-check-"
 
 
 class AwsError(Exception):
@@ -293,6 +296,29 @@ def fresh_clients(credential: CloudCredential) -> FreshClients:
             "aws_session_token": keys["SessionToken"],
         }
     )
+
+
+def role_accepts_any_external_id(credential: CloudCredential) -> bool:
+    """Does the role let Parkway in with an External ID that is nobody's?
+
+    Then it would let in whichever Parkway customer names it (the confused
+    deputy), so assuming it proves nothing about who configured it: a claim
+    needs a role that insists on the tenant's External ID. One AssumeRole.
+    """
+    try:
+        _sts_client().assume_role(
+            RoleArn=credential.role_arn,
+            RoleSessionName=credential.account.tenant.role_session_name,
+            ExternalId=f"{PROBE_EXTERNAL_ID_PREFIX}{secrets.token_hex(8)}",
+            DurationSeconds=900,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
+            return False
+        raise translate_error(exc, role_arn=credential.role_arn) from exc
+    except BotoCoreError as exc:
+        raise translate_error(exc, role_arn=credential.role_arn) from exc
+    return True
 
 
 @dataclass(frozen=True)

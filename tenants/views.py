@@ -162,10 +162,15 @@ def report_verification(request: HttpRequest, account: CloudAccount, result: Ver
     if result.code == LEGACY_PAUSED:
         messages.warning(request, result.message)
     elif not result.ok:
+        # The same words whether the account is unreachable or another
+        # organisation's: AWS refuses both alike, and so do we.
+        forgotten = account.unverified_expires_at
         messages.error(
             request,
             f"Parkway could not work in account {account.account_id}: {result.message} "
-            "When it is fixed in AWS, press “Test again”.",
+            "When it is fixed in AWS, press “Test again”."
+            + (f" Until a test passes, the account is not connected; Parkway forgets this registration on "
+               f"{forgotten:%Y-%m-%d %H:%M} UTC." if forgotten else ""),
         )
     elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
         messages.warning(request, result.message)

@@ -71,7 +71,7 @@ def test_verify_role_connected(role_account):
     assert result.ok, result.message
     assert result.caller_account == ACME_ACCOUNT
     assert [name for name, ok in result.checks if ok] == [
-        "sts:AssumeRole", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
+        "sts:AssumeRole", "sts:ExternalId required", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
     ]
     role_account.refresh_from_db()
     assert role_account.status == CloudAccount.Status.CONNECTED and role_account.last_error == ""

@@ -52,7 +52,7 @@ def configuration(account: CloudAccount) -> dict:
     """Everything the pause must leave alone."""
     account = CloudAccount.objects.get(pk=account.pk)
     return {
-        "account": (account.status, account.last_error, account.regions, account.name),
+        "account": (account.status, account.last_error, account.regions, account.name, account.claimed_at),
         "credentials": list(account.credentials.values("pk", "kind", "access_key_id", "retired_at")),
         "resources": list(Resource.objects.filter(account=account).order_by("pk").values("pk", "schedule_id", "state")),
         "overrides": list(Override.objects.filter(resource__account=account).values("pk", "state", "until")),

@@ -58,7 +58,8 @@ def connect_legacy(
             tenant=tenant, account_id=account_id, access_key_id=key_id, secret_access_key=secret,
             name=name or f"{tenant.slug} production", regions=regions or ["us-east-1"], actor="cli",
         )
-    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED)
+    # Connected for years: parked, and so claimed for its tenant (migration 0003 claims such accounts).
+    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, claimed_at=timezone.now())
     account.refresh_from_db()
     return account, key_id, secret
 

@@ -83,14 +83,32 @@ def test_account_connect_role_rejects_bad_input_and_writes_nothing(acme, kwargs,
     assert not AuditEvent.objects.exists()
 
 
-def test_an_account_owned_by_another_tenant_is_refused_without_naming_it(acme, globex):
-    services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+def test_registering_an_account_id_another_tenant_registered_or_claimed_succeeds_unclaimed(acme, globex):
+    squat = services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    mine = services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    assert squat.claimed_at is None and mine.claimed_at is None
+    CloudAccount.objects.filter(pk=squat.pk).update(claimed_at=timezone.now())
+    # Registering reveals nothing either way: only a proven claim is exclusive.
+    services.account_connect_role(tenant=Tenant.objects.create(name="Initech", slug="initech"), account_id="111111111111",
+                                  regions=["us-east-1"], actor="cli")
+    assert CloudAccount.objects.filter(account_id="111111111111").count() == 3
+
+
+def test_a_tenant_registers_an_account_id_once(acme):
+    services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
     with pytest.raises(ValidationError) as exc:
         services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
-    text = " ".join(exc.value.messages)
-    assert "already connected" in text
-    assert "Globex" not in text and "globex" not in text
-    assert CloudAccount.objects.count() == 1
+    assert "already registered in your organisation" in " ".join(exc.value.messages)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudAccount.objects.create(tenant=acme, account_id="111111111111", regions=["us-east-1"])
+
+
+def test_the_database_lets_only_one_tenant_claim_an_account_id(acme, globex):
+    first = services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    second = services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    CloudAccount.objects.filter(pk=first.pk).update(claimed_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudAccount.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
 
 
 def test_audit_events_are_append_only(acme):
