@@ -90,13 +90,21 @@ def setup_django(db_path: Path, endpoint: str) -> None:
 
 def seed(n: int) -> list[Any]:
     """Tenants and accounts in the database, their roles on the stand-in."""
+    from django.utils import timezone
+
     from tenants import demo
     from tenants.models import CloudAccount, Tenant
 
     tenants = Tenant.objects.bulk_create([Tenant(name=f"Bench {i}", slug=f"bench-{i}") for i in range(n)])
+    # Legacy customers of long standing: connected and claimed (so their roles are
+    # not probed for the External ID condition, which only a first claim does).
+    now = timezone.now()
     accounts = CloudAccount.objects.bulk_create(
         [
-            CloudAccount(tenant=t, account_id=str(FIRST_ACCOUNT + i), name=f"bench {i}", regions=["us-east-1"], status="connected")
+            CloudAccount(
+                tenant=t, account_id=str(FIRST_ACCOUNT + i), name=f"bench {i}", regions=["us-east-1"],
+                status="connected", claimed_at=now,
+            )
             for i, t in enumerate(tenants)
         ]
     )

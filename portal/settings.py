@@ -148,8 +148,14 @@ PARKWAY_AWS_MAX_ATTEMPTS = env.int("PARKWAY_AWS_MAX_ATTEMPTS", default=5)
 PARKWAY_AWS_DEFAULT_REGION = env.str("PARKWAY_AWS_DEFAULT_REGION", default="us-east-1")
 # Where customers reach the portal (links in emails); the self-service page is under /app/.
 PARKWAY_PUBLIC_URL = env.str("PARKWAY_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
-# The date after which legacy IAM-user keys stop being accepted (shown to customers).
+# The last day legacy IAM-user keys are used (UTC). After it, plus PARKWAY_LEGACY_GRACE_DAYS,
+# tenants.aws refuses to use them and accounts still on them are paused until switched to a role
+# (tenants.sunset.legacy_keys_paused).
 PARKWAY_LEGACY_DEADLINE = datetime.date.fromisoformat(env.str("PARKWAY_LEGACY_DEADLINE", default="2027-03-31"))
+PARKWAY_LEGACY_GRACE_DAYS = env.int("PARKWAY_LEGACY_GRACE_DAYS", default=0)
+# A self-service or admin registration that never passed a test is forgotten after this many
+# hours; until it passes, the account ID is not claimed and blocks nobody.
+PARKWAY_UNVERIFIED_ACCOUNT_HOURS = env.int("PARKWAY_UNVERIFIED_ACCOUNT_HOURS", default=72)
 # Parking: how often the tick runs, and the tag that names an instance's schedule.
 PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")

@@ -99,10 +99,13 @@ def _run_batch(run: _Run, ids: list[str]) -> None:
                 )
             return
         if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) >= 500:
-            # AWS's own failure, after botocore's retries: not the machines' fault,
-            # so no bisection and no backoff; the next tick tries again.
+            # AWS's own failure, after botocore's retries: it may have acted
+            # before failing, so, as with no answer at all, only AWS's state
+            # (read by the next tick) says what happened. No bisection, no backoff.
             for instance_id in ids:
-                outcomes[instance_id] = Outcome(False, code=code, message=message or "AWS failed; retried next tick.", transient=True)
+                outcomes[instance_id] = Outcome(
+                    False, code=code, message=message or "AWS failed to answer", transient=True, unknown=True
+                )
             return
         if len(ids) == 1:
             outcomes[ids[0]] = Outcome(False, code=code, message=message)

@@ -51,13 +51,8 @@ class AccountResult:
 
 
 def active_accounts() -> Any:
-    """Accounts the tick parks: not disabled, with an active credential."""
-    return (
-        CloudAccount.objects.exclude(status=CloudAccount.Status.DISABLED)
-        .filter(credentials__retired_at__isnull=True)
-        .select_related("tenant")
-        .order_by("pk")
-    )
+    """Accounts the tick parks: the tenants app decides which (CloudAccount.objects.parkable)."""
+    return CloudAccount.objects.parkable().select_related("tenant").order_by("pk")
 
 
 def _rules(schedules: ScheduleBook, resources: list[Resource]) -> tuple[dict[int, planner.ScheduleRules], dict[int, int]]:

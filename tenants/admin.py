@@ -19,9 +19,11 @@ from django.utils.safestring import mark_safe
 
 from portal.admin_helpers import ReadOnlyAdmin
 from tenants import services
+from tenants.aws import LEGACY_PAUSED
 from tenants.emails import tenant_email_migration_instructions
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
+from tenants.sunset import paused_message
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import account_verify
 
@@ -146,6 +148,19 @@ class AuthMethodFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ClaimFilter(admin.SimpleListFilter):
+    title = "verification"
+    parameter_name = "claimed"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Claimed (control proven)"), ("no", "Not verified yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(claimed_at__isnull=self.value() == "no")
+        return queryset
+
+
 class RegionsField(forms.CharField):
     """Regions typed as "us-east-1, eu-west-1"; validated by the model against botocore's list."""
 
@@ -172,10 +187,15 @@ class CloudAccountForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        account_id = data.get("account_id")
-        # The partition is not a form field, so the model's unique check skips it.
-        if account_id and CloudAccount.objects.filter(partition=settings.PARKWAY_AWS_PARTITION, account_id=account_id).exists():
-            self.add_error("account_id", CloudAccount.taken_error())
+        account_id, tenant = data.get("account_id"), data.get("tenant")
+        # The partition is not a form field, so the model's unique checks skip it.
+        same_id = CloudAccount.objects.filter(partition=settings.PARKWAY_AWS_PARTITION, account_id=account_id)
+        if account_id and tenant and same_id.filter(tenant=tenant).exists():
+            self.add_error("account_id", f"This AWS account is already registered for {tenant}.")
+        elif account_id and (owner := same_id.claimed().exclude(tenant=tenant).select_related("tenant").first()):
+            # Staff see every tenant: say whose it is, rather than register a
+            # registration that can never be claimed.
+            self.add_error("account_id", f"This AWS account is already connected to Parkway by the tenant {owner.tenant}.")
         if account_id and data.get("role_arn"):
             try:
                 validate_role_arn_for_account(data["role_arn"], account_id=account_id)
@@ -213,11 +233,14 @@ class CredentialInline(admin.TabularInline):
 
 @admin.register(CloudAccount)
 class CloudAccountAdmin(admin.ModelAdmin):
-    list_display = ("account_id", "name", "tenant", "auth_method", "status", "last_verified_at", "short_error")
-    list_filter = (AuthMethodFilter, "status", "partition")
+    list_display = ("account_id", "name", "tenant", "auth_method", "status_column", "last_verified_at", "short_error")
+    list_filter = (AuthMethodFilter, ClaimFilter, "status", "partition")
     list_select_related = ("tenant",)
     search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
-    readonly_fields = ("tenant", "account_id", "partition", "last_verified_at", "last_error", "last_parking_run", "created_at")
+    readonly_fields = (
+        "tenant", "account_id", "partition", "parking_state", "claimed_at", "last_verified_at", "last_error",
+        "last_parking_run", "created_at",
+    )
     inlines = (CredentialInline,)
     actions = ("test_connection", "migrate_to_role", "email_migration_instructions")
     list_per_page = 100
@@ -235,9 +258,31 @@ class CloudAccountAdmin(admin.ModelAdmin):
         if obj is None:
             return ("tenant", "account_id", "name", "regions", "role_arn")
         return (
-            "tenant", "account_id", "partition", "name", "regions", "status", "last_verified_at", "last_error",
-            "last_parking_run", "created_at",
+            "tenant", "account_id", "partition", "name", "regions", "status", "parking_state", "claimed_at",
+            "last_verified_at", "last_error", "last_parking_run", "created_at",
         )
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, obj: CloudAccount) -> str:
+        if obj.paused_by_legacy_deadline:
+            return format_html('<span class="pw-badge pw-badge-legacy">{}</span>', obj.status_label)
+        if obj.claimed_at is None:
+            return format_html("{} <span class=\"pw-badge\">not verified</span>", obj.status_label)
+        return obj.status_label
+
+    @admin.display(description="parking")
+    def parking_state(self, obj: CloudAccount) -> str:
+        if obj.paused_by_legacy_deadline:
+            return format_html("<strong>{}</strong> — {}", obj.status_label, paused_message())
+        if obj.claimed_at is None:
+            return format_html(
+                "not verified yet: not parked, and forgotten on {} UTC unless a test passes "
+                "(select the account, action “Test connection”)",
+                obj.unverified_expires_at.strftime("%Y-%m-%d %H:%M"),
+            )
+        if obj.status == CloudAccount.Status.DISABLED:
+            return "disabled"
+        return "active"
 
     @admin.display(description="last parking run")
     def last_parking_run(self, obj: CloudAccount) -> str:
@@ -265,7 +310,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
             )
             return
         # New accounts connect through the service, by role only: staff cannot
-        # add IAM-user keys here (the sunset rule).
+        # add IAM-user keys here (the sunset rule). Staff follow the customers'
+        # rule too: the account is claimed only once its role is assumed with the
+        # tenant's External ID ("Test connection"), never on someone's word.
         created = services.account_connect_role(
             tenant=obj.tenant,
             account_id=obj.account_id,
@@ -276,6 +323,13 @@ class CloudAccountAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
         obj._state.adding = False
+        self.message_user(
+            request,
+            f"Account {created.account_id} is registered for {created.tenant}, not yet connected: run “Test connection” "
+            f"once the customer's role exists. Unless a test passes within {settings.PARKWAY_UNVERIFIED_ACCOUNT_HOURS} "
+            "hours, the registration is forgotten.",
+            messages.WARNING,
+        )
 
     @admin.display(description="auth method", ordering="auth_kind")
     def auth_method(self, obj: CloudAccount) -> str:
@@ -289,7 +343,9 @@ class CloudAccountAdmin(admin.ModelAdmin):
     def test_connection(self, request: HttpRequest, queryset: QuerySet) -> None:
         for account in queryset.select_related("tenant"):
             result = account_verify(account=account, actor=request.user)
-            if not result.ok:
+            if result.code == LEGACY_PAUSED:
+                level = messages.WARNING
+            elif not result.ok:
                 level = messages.ERROR
             elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
                 level = messages.WARNING

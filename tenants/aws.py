@@ -8,12 +8,19 @@
   clients cost one AssumeRole until the session nears expiry.
 * Every botocore failure is turned into `AwsError`: a human message, the AWS
   code, and a `permanent` flag (permanent errors flag the account; transient
-  ones are retried on the next tick).
+  ones are retried on the next tick). Failures to *get in* (AssumeRole) are
+  worded apart from refusals of later calls (a missing permission); a refusal
+  under a cached session re-asks STS first, since a deleted role's sessions
+  are refused like missing permissions (docs/connections.md).
+* Legacy keys past the deadline (tenants.sunset) are refused here, the one
+  place every path builds its session.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 import threading
 import weakref
 from collections import Counter
@@ -35,6 +42,8 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
+
+from tenants.sunset import legacy_keys_paused, paused_message
 
 if TYPE_CHECKING:
     from tenants.models import CloudAccount, CloudCredential
@@ -62,6 +71,10 @@ INVALID_KEY_CODES = frozenset(
 )
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
 DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# Not an AWS code: tenants.aws refuses legacy keys past the deadline (tenants.sunset).
+LEGACY_PAUSED = "LegacyKeysPaused"
+# The External ID of the claim check: never any tenant's (theirs start with "pkw-").
+PROBE_EXTERNAL_ID_PREFIX = "parkway-external-id-check-"
 
 
 class AwsError(Exception):
@@ -240,6 +253,11 @@ def clear_session_cache() -> None:
 
 def _legacy_keys(credential: CloudCredential) -> dict[str, str]:
     account = credential.account
+    if legacy_keys_paused():
+        # The one gate of the sunset: parking, inventory, verification, "Test
+        # connection"... all build their sessions here. Not `permanent`: the
+        # account did not fail and is not flagged; it waits for a role.
+        raise AwsError(paused_message(), code=LEGACY_PAUSED, permanent=False)
     # Flagged on every use: these keys never expire and work from anywhere.
     logger.warning(
         "Legacy IAM user keys %s used for account %s of tenant %s; migrate it to an IAM role.",
@@ -295,6 +313,72 @@ def fresh_clients(credential: CloudCredential) -> FreshClients:
     )
 
 
+def role_accepts_any_external_id(credential: CloudCredential) -> bool:
+    """Does the role let Parkway in with an External ID that is nobody's?
+
+    Then it would let in whichever Parkway customer names it (the confused
+    deputy), so assuming it proves nothing about who configured it: a claim
+    needs a role that insists on the tenant's External ID. One AssumeRole.
+    """
+    try:
+        _sts_client().assume_role(
+            RoleArn=credential.role_arn,
+            RoleSessionName=credential.account.tenant.role_session_name,
+            ExternalId=f"{PROBE_EXTERNAL_ID_PREFIX}{secrets.token_hex(8)}",
+            DurationSeconds=900,
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in DENIED_CODES:
+            return False
+        raise translate_error(exc, role_arn=credential.role_arn) from exc
+    except BotoCoreError as exc:
+        raise translate_error(exc, role_arn=credential.role_arn) from exc
+    return True
+
+
+@dataclass(frozen=True)
+class _RoleSession:
+    """What it takes to assume a cached session's role again."""
+
+    key: tuple
+    role_arn: str
+    external_id: str
+    session_name: str
+
+
+# Sessions built on an assumed role, for the denial check in `client()`.
+_role_sessions: weakref.WeakKeyDictionary[boto3.Session, _RoleSession] = weakref.WeakKeyDictionary()
+
+
+def _forget_session(key: tuple) -> None:
+    with _cache_lock:
+        _cache.pop(key, None)
+
+
+def _recheck_role_on_denial(role: _RoleSession, http_response: Any = None, parsed: Any = None, **kwargs: Any) -> None:
+    """A call refused under an assumed role: a permission is missing, or the role
+    is gone. AWS keeps issued session credentials valid until they expire and
+    answers a deleted role's sessions with the same refusal as a missing
+    permission, so ask STS: if the role can no longer be assumed, that is the
+    error to report (and the stale session is dropped); otherwise the original
+    refusal stands and names the missing permission."""
+    if http_response is None or http_response.status_code < 400 or not isinstance(parsed, dict):
+        return
+    if parsed.get("Error", {}).get("Code") not in DENIED_CODES:
+        return
+    try:
+        _sts_client().assume_role(
+            RoleArn=role.role_arn, RoleSessionName=role.session_name, ExternalId=role.external_id, DurationSeconds=900
+        )
+    except ClientError as exc:
+        error = translate_error(exc, role_arn=role.role_arn)
+        if error.code in DENIED_CODES:
+            _forget_session(role.key)
+            raise error from None
+    except BotoCoreError:
+        pass  # STS unreachable: the original refusal is all we know
+
+
 def session_for_credential(credential: CloudCredential) -> boto3.Session:
     """A boto3 Session that acts inside the credential's account; for a role,
     cached per process so any number of clients cost one AssumeRole an hour."""
@@ -308,6 +392,9 @@ def session_for_credential(credential: CloudCredential) -> boto3.Session:
 
     tenant = account.tenant
     key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
+    role = _RoleSession(
+        key=key, role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
+    )
     if credential.pk is not None:
         with _cache_lock:
             session = _cache.get(key)
@@ -316,10 +403,14 @@ def session_for_credential(credential: CloudCredential) -> boto3.Session:
                     role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
                 )
                 _cache[key] = session
+                _role_sessions[session] = role
             return session
-    return _assume_role_session(
+    session = _assume_role_session(
         role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
     )
+    with _cache_lock:
+        _role_sessions[session] = role
+    return session
 
 
 def session_for(account: CloudAccount) -> boto3.Session:
@@ -347,6 +438,9 @@ def client(session: boto3.Session, service: str, region: str | None = None) -> A
         made = clients.get(key)
         if made is None:
             made = clients[key] = _counted(session.client(service, region_name=key[1], config=client_config()))
+            role = _role_sessions.get(session)
+            if role is not None:
+                made.meta.events.register("after-call", functools.partial(_recheck_role_on_denial, role))
     return made
 
 
@@ -365,16 +459,9 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
         code = error.get("Code", "Unknown")
         operation = exc.operation_name or ""
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if operation == "AssumeRole" and code in DENIED_CODES:
-            return AwsError(
-                f"Parkway could not assume the role {role_arn or '(unknown)'}. Either the role does not exist, "
-                f"or its trust policy does not allow Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
-                "with your External ID. Create the role with our CloudFormation template, or check that the "
-                "trust policy's sts:ExternalId matches the External ID shown on your Parkway page.",
-                code=code,
-                permanent=True,
-                operation=operation,
-            )
+        if operation == "AssumeRole":
+            # Getting in, not acting: never worded as a missing permission.
+            return _assume_role_error(code, error.get("Message", ""), status, role_arn=role_arn)
         if code in THROTTLING_CODES:
             return AwsError(
                 "AWS is throttling requests to this account right now. Try again in a few minutes.",
@@ -395,6 +482,8 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
                 "The AWS credentials have expired.", code=code, permanent=True, operation=operation
             )
         if code in DENIED_CODES:
+            # A call after getting in was refused: a permission is missing. (A
+            # deleted role answers the same; tenants.aws rechecks the role first.)
             action = _action_name(exc)
             return AwsError(
                 f"The role or user lacks permission {action}. Update the stack with Parkway's latest template "
@@ -414,6 +503,45 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
             permanent=False,
         )
     raise exc
+
+
+def _assume_role_error(code: str, message: str, status: int, *, role_arn: str) -> AwsError:
+    role = role_arn or "(unknown)"
+    if code in DENIED_CODES:
+        # AWS gives one answer for "no such role" and "the trust policy says no",
+        # so that nobody learns which roles exist in someone else's account.
+        return AwsError(
+            f"Parkway could not assume the role {role}: the role does not exist (it may have been deleted), or its "
+            f"trust policy does not (or no longer) trust Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
+            "with your External ID. Create the role with our CloudFormation template, or check that the "
+            "trust policy's sts:ExternalId matches the External ID shown on your Parkway page.",
+            code=code,
+            permanent=True,
+            operation="AssumeRole",
+        )
+    if code in THROTTLING_CODES:
+        return AwsError(
+            "AWS is throttling requests to this account right now. Try again in a few minutes.",
+            code=code,
+            permanent=False,
+            operation="AssumeRole",
+        )
+    if code in INVALID_KEY_CODES or code in EXPIRED_CODES:
+        # These are *our* credentials (the caller of AssumeRole), not the customer's:
+        # nothing they can fix, and no reason to flag their account.
+        return AwsError(
+            f"AWS refused Parkway's own credentials while assuming the role {role} ({code}). This is on Parkway's "
+            "side, not yours; it is retried automatically.",
+            code=code,
+            permanent=False,
+            operation="AssumeRole",
+        )
+    return AwsError(
+        f"AWS refused to let Parkway assume the role {role}: {code}: {message or code}",
+        code=code,
+        permanent=status < 500,
+        operation="AssumeRole",
+    )
 
 
 def _action_name(exc: ClientError) -> str:

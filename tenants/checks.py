@@ -68,6 +68,16 @@ def check_aws(app_configs: Any = None, **kwargs: Any) -> list:
                 id="tenants.W002",
             )
         )
+    if settings.PARKWAY_UNVERIFIED_ACCOUNT_HOURS < 1:
+        problems.append(
+            Error(
+                "PARKWAY_UNVERIFIED_ACCOUNT_HOURS must be at least 1: customers need time to create the role "
+                "before a registration is forgotten.",
+                id="tenants.E009",
+            )
+        )
+    if settings.PARKWAY_LEGACY_GRACE_DAYS < 0:
+        problems.append(Error("PARKWAY_LEGACY_GRACE_DAYS must be 0 or more.", id="tenants.E010"))
     if settings.PARKWAY_ALLOW_LEGACY_USERS:
         problems.append(
             Warning(

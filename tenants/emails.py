@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from tenants.models import CloudAccount, Tenant
 from tenants.onboarding import quick_create_url
 from tenants.services import Actor, audit_record
+from tenants.sunset import legacy_keys_paused
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ def tenant_email_migration_instructions(
         "quick_create_url": quick_create_url(tenant),
         "self_service_url": self_service_url(),
         "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+        # Past the deadline the same message says parking *is* paused, not that it will be.
+        "paused": legacy_keys_paused(),
     }
     subject = render_to_string("tenants/emails/migration_instructions_subject.txt", context).strip()
     body = render_to_string("tenants/emails/migration_instructions.txt", context)
@@ -86,6 +89,7 @@ def tenant_email_migration_instructions(
             "recipients": recipients,
             "accounts": [a.account_id for a in legacy],
             "deadline": settings.PARKWAY_LEGACY_DEADLINE.isoformat(),
+            "paused": context["paused"],
             "subject": subject,
         },
     )

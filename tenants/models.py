@@ -6,6 +6,7 @@ what lets an account move from legacy keys to a role without losing anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.conf import settings
@@ -16,7 +17,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenants.crypto import EncryptedTextField
+from tenants.sunset import PAUSED_LABEL, legacy_keys_paused
 from tenants.validation import (
+    MASK,
     PARTITIONS,
     mask_key_id,
     validate_access_key_id,
@@ -109,6 +112,31 @@ class CloudAccountQuerySet(models.QuerySet):
     def on_role(self) -> CloudAccountQuerySet:
         return self.filter(credentials__retired_at__isnull=True, credentials__kind=CloudCredential.Kind.ROLE)
 
+    def claimed(self) -> CloudAccountQuerySet:
+        return self.filter(claimed_at__isnull=False)
+
+    def excluding_registrations_claimed_elsewhere(self) -> CloudAccountQuerySet:
+        """Drop unverified registrations of an account ID some tenant has claimed:
+        when operators name an account ID, they mean the owner's account."""
+        claimed = CloudAccount.objects.filter(
+            claimed_at__isnull=False, partition=models.OuterRef("partition"), account_id=models.OuterRef("account_id")
+        )
+        return self.exclude(Q(claimed_at__isnull=True) & models.Exists(claimed))
+
+    def unverified_expired(self, *, now: dt.datetime | None = None) -> CloudAccountQuerySet:
+        """Registrations that never proved control and outlived PARKWAY_UNVERIFIED_ACCOUNT_HOURS."""
+        cutoff = (now or timezone.now()) - dt.timedelta(hours=settings.PARKWAY_UNVERIFIED_ACCOUNT_HOURS)
+        return self.filter(claimed_at__isnull=True, created_at__lt=cutoff)
+
+    def parkable(self, *, now: dt.datetime | None = None) -> CloudAccountQuerySet:
+        """Accounts Parkway may act in: claimed (control proven), not disabled, with an
+        active credential, and not paused by the legacy-keys deadline."""
+        active = CloudCredential.objects.filter(account=models.OuterRef("pk"), retired_at__isnull=True)
+        accounts = self.claimed().exclude(status=CloudAccount.Status.DISABLED).filter(models.Exists(active))
+        if legacy_keys_paused(now=now):
+            accounts = accounts.exclude(models.Exists(active.filter(kind=CloudCredential.Kind.LEGACY_USER)))
+        return accounts
+
 
 class CloudAccount(models.Model):
     class Status(models.TextChoices):
@@ -128,13 +156,28 @@ class CloudAccount(models.Model):
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set once, when a test first proves that this tenant controls the account (its
+    # role assumed with *this tenant's* External ID, or keys acting in the account):
+    # from then on the account ID is this tenant's alone. Until then the row is a
+    # mere registration that blocks nobody and is forgotten after
+    # PARKWAY_UNVERIFIED_ACCOUNT_HOURS (tenants.services.accounts_forget_unverified).
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     objects = CloudAccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["tenant__name", "account_id"]
         constraints = [
-            models.UniqueConstraint(fields=["partition", "account_id"], name="one_tenant_per_aws_account"),
+            # Only a claim is exclusive: an unverified registration must never lock
+            # the real owner out (nor tell anyone that the account is a customer's).
+            # The partial index also makes the claim race-safe: of two tenants
+            # claiming one account at once, the second's update fails.
+            models.UniqueConstraint(
+                fields=["partition", "account_id"], condition=Q(claimed_at__isnull=False), name="one_tenant_per_aws_account"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "partition", "account_id"], name="one_registration_per_tenant_and_aws_account"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -151,26 +194,48 @@ class CloudAccount(models.Model):
         """The role our CloudFormation template creates in this account."""
         return f"arn:{self.partition}:iam::{self.account_id}:role/{settings.PARKWAY_ROLE_NAME}"
 
+    @property
+    def unverified_expires_at(self) -> dt.datetime | None:
+        """When an unclaimed registration is forgotten; None once claimed."""
+        if self.claimed_at is not None or self.created_at is None:
+            return None
+        return self.created_at + dt.timedelta(hours=settings.PARKWAY_UNVERIFIED_ACCOUNT_HOURS)
+
+    @property
+    def paused_by_legacy_deadline(self) -> bool:
+        """Is this account paused because it still holds legacy keys past the deadline?
+
+        Uses the `auth_kind` annotation when the row was loaded `with_auth_kind()`
+        (lists: no query per row), the active credential otherwise."""
+        if not legacy_keys_paused():
+            return False
+        if hasattr(self, "auth_kind"):
+            return self.auth_kind == CloudCredential.Kind.LEGACY_USER
+        credential = self.active_credential()
+        return credential is not None and credential.is_legacy
+
+    @property
+    def status_label(self) -> str:
+        """The status people read: the legacy pause overrides the stored status,
+        which is left as it was (the account did not fail; it waits for a role)."""
+        if self.paused_by_legacy_deadline:
+            return PAUSED_LABEL
+        return self.get_status_display()
+
     @staticmethod
     def taken_error() -> ValidationError:
-        # Never reveal which tenant owns the account.
+        # Only ever shown after the tenant proved control of the account (its role
+        # trusts their External ID), and never names the tenant that holds it.
         return ValidationError(
-            "This AWS account is already connected to Parkway. If it is yours, contact support.",
+            "This AWS account is already connected to Parkway in another organisation. If it is yours, contact support.",
             code="account_taken",
         )
 
-    def unique_error_message(self, model_class: type, unique_check: tuple) -> ValidationError:
-        if tuple(unique_check) == ("partition", "account_id"):
-            return self.taken_error()
-        return super().unique_error_message(model_class, unique_check)
-
-    def validate_constraints(self, exclude: object = None) -> None:
-        try:
-            super().validate_constraints(exclude=exclude)
-        except ValidationError as exc:
-            if any(e.code == "account_taken" for errors in exc.error_dict.values() for e in errors):
-                raise ValidationError({"account_id": self.taken_error()}) from None
-            raise
+    @staticmethod
+    def registered_here_error() -> ValidationError:
+        return ValidationError(
+            "This AWS account is already registered in your organisation.", code="account_registered_here"
+        )
 
     def clean(self) -> None:
         if self.regions is not None:
@@ -208,6 +273,15 @@ class CloudCredential(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(kind="legacy_user") | ~Q(access_key_id=""), name="legacy_credential_has_key_id"
+            ),
+            # A retired credential holds nothing usable: no secret, and only the
+            # masked form of its key ID (tenants.validation.mask_key_id).
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True) | Q(secret_access_key=""), name="retired_credential_has_no_secret"
+            ),
+            models.CheckConstraint(
+                condition=Q(retired_at__isnull=True) | Q(access_key_id="") | Q(access_key_id__contains=MASK),
+                name="retired_credential_keeps_only_a_masked_key_id",
             ),
         ]
 
@@ -251,10 +325,11 @@ class CloudCredential(models.Model):
         super().save(*args, **kwargs)
 
     def retire(self, *, at: object = None) -> None:
-        """Mark retired and destroy the secret; the masked key ID stays for history."""
+        """Mark retired and destroy the secret; only the masked key ID stays, for history."""
         self.retired_at = at or timezone.now()
         self.secret_access_key = ""
-        self.save(update_fields=["retired_at", "secret_access_key"])
+        self.access_key_id = mask_key_id(self.access_key_id)
+        self.save(update_fields=["retired_at", "secret_access_key", "access_key_id"])
 
 
 class AuditEvent(models.Model):

@@ -5,12 +5,14 @@ Admin actions, views and commands call these; they never write models directly.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Union
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant, generate_external_id
 from tenants.validation import (
@@ -77,6 +79,10 @@ def _new_account(*, tenant: Tenant, account_id: str, name: str, regions: list[st
         regions=list(regions),
     )
     account.full_clean(exclude=["tenant"])
+    # Only the tenant's own registrations are looked at: whether another tenant
+    # holds this account ID is never revealed here (see account_claim).
+    if CloudAccount.objects.filter(tenant=tenant, partition=account.partition, account_id=account.account_id).exists():
+        raise ValidationError({"account_id": CloudAccount.registered_here_error()})
     return account
 
 
@@ -87,8 +93,69 @@ def _save_account_and_credential(account: CloudAccount, credential: CloudCredent
             credential.account = account
             credential.save()
     except IntegrityError as exc:
-        # A concurrent registration of the same account won the race.
+        # A concurrent registration of the same account by the same tenant won the race
+        # (registrations are unclaimed: other tenants' never collide).
+        raise ValidationError({"account_id": CloudAccount.registered_here_error()}) from exc
+
+
+def account_claim(*, account: CloudAccount, actor: Actor, proof: str, at: dt.datetime | None = None) -> None:
+    """Make the account ID this tenant's alone. Callers have just proven control
+    (`proof` says how, for the audit log): never call it on a registration alone.
+
+    Race-safe without locks: the partial unique index on claimed accounts lets one
+    claim per account ID commit; a second raises `taken_error`, which may be shown
+    since the caller proved the owner trusts it. Raises `registration_gone` when
+    the registration was forgotten meanwhile.
+    """
+    at = at or timezone.now()
+    try:
+        with transaction.atomic():
+            updated = CloudAccount.objects.filter(pk=account.pk, claimed_at__isnull=True).update(claimed_at=at)
+    except IntegrityError as exc:
         raise ValidationError({"account_id": CloudAccount.taken_error()}) from exc
+    if not updated:
+        claimed_at = CloudAccount.objects.filter(pk=account.pk).values_list("claimed_at", flat=True).first()
+        if claimed_at is None:
+            raise ValidationError({"account_id": registration_gone()})
+        account.claimed_at = claimed_at  # claimed already (a concurrent test of the same registration)
+        return
+    account.claimed_at = at
+    audit_record(
+        action="account.claimed", actor=actor, account=account, details={"account_id": account.account_id, "proof": proof}
+    )
+
+
+def registration_gone() -> ValidationError:
+    return ValidationError(
+        "This registration was not verified in time and has been forgotten. Connect the account again.",
+        code="registration_gone",
+    )
+
+
+def accounts_forget_unverified(*, now: dt.datetime | None = None, actor: Actor = "system") -> int:
+    """Delete registrations that never proved control within PARKWAY_UNVERIFIED_ACCOUNT_HOURS.
+
+    They never parked (the tick only acts in claimed accounts), so nothing of
+    value goes; the audit log keeps who registered what, and the forgetting.
+    """
+    forgotten = 0
+    for account in CloudAccount.objects.unverified_expired(now=now).select_related("tenant"):
+        with transaction.atomic():
+            # Conditional: a test that claimed it a moment ago wins.
+            deleted, _ = CloudAccount.objects.filter(pk=account.pk, claimed_at__isnull=True).delete()
+            if deleted:
+                forgotten += 1
+                audit_record(
+                    action="account.unverified_forgotten",
+                    actor=actor,
+                    tenant=account.tenant,
+                    details={
+                        "account_id": account.account_id,
+                        "registered_at": account.created_at.isoformat(),
+                        "hours": settings.PARKWAY_UNVERIFIED_ACCOUNT_HOURS,
+                    },
+                )
+    return forgotten
 
 
 def account_connect_role(
@@ -102,7 +169,10 @@ def account_connect_role(
 ) -> CloudAccount:
     """Register an account reached through an IAM role (the only way for new customers).
 
-    The account starts `pending`; `credential_verify` makes it `connected`.
+    The account starts `pending` and unclaimed: it blocks no other tenant until
+    `credential_verify` proves the role trusts this tenant's External ID, which
+    claims it and makes it `connected`. Unverified, it is forgotten after
+    PARKWAY_UNVERIFIED_ACCOUNT_HOURS.
     """
     account = _new_account(tenant=tenant, account_id=account_id, name=name, regions=regions)
     role_arn = (role_arn or account.conventional_role_arn).strip()
@@ -133,7 +203,8 @@ def account_connect_legacy(
     actor: Actor,
 ) -> CloudAccount:
     """Register an account reached with IAM-user keys; refused after the sunset
-    (CloudCredential enforces PARKWAY_ALLOW_LEGACY_USERS)."""
+    (CloudCredential enforces PARKWAY_ALLOW_LEGACY_USERS). Like a role, it is
+    claimed only once a test shows the keys act in that account."""
     account = _new_account(tenant=tenant, account_id=account_id, name=name, regions=regions)
     credential = CloudCredential(
         account=account,

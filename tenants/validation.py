@@ -128,8 +128,11 @@ def validate_regions(regions: object, *, partition: str) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
+MASK = "…"
+
+
 def mask_key_id(access_key_id: str) -> str:
-    """AKIA…WXYZ: enough to recognise a key, not enough to use it."""
-    if not access_key_id:
-        return ""
-    return f"{access_key_id[:4]}…{access_key_id[-4:]}"
+    """AKIA…WXYZ: enough to recognise a key, not enough to use it. Idempotent."""
+    if not access_key_id or MASK in access_key_id:
+        return access_key_id or ""
+    return f"{access_key_id[:4]}{MASK}{access_key_id[-4:]}"

@@ -4,6 +4,11 @@ AssumeRole (roles) → GetCallerIdentity (the account must match) → a permissi
 probe for exactly what parking needs (DescribeInstances, and StopInstances /
 StartInstances with DryRun=True, which answers DryRunOperation when permitted
 and UnauthorizedOperation when not, without touching a machine).
+
+The first success also *claims* the account for its tenant (`account_claim`):
+assuming the role with this tenant's External ID is what proves that the
+account's owner set Parkway up for them. So that the proof means something, an
+unclaimed account's role must refuse an External ID that is nobody's.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
-from tenants.services import Actor, audit_record
+from tenants.services import Actor, account_claim, audit_record
 
 # A well-formed ID that exists nowhere: with DryRun=True AWS checks the
 # permission before it looks for the instance.
@@ -46,6 +52,20 @@ def _probe(credential: CloudCredential) -> VerifyResult:
         sts = clients.client("sts")
         identity = sts.get_caller_identity()
         checks.append(("sts:AssumeRole" if credential.kind == credential.Kind.ROLE else "credentials", True))
+        if credential.kind == credential.Kind.ROLE and account.claimed_at is None:
+            if aws.role_accepts_any_external_id(credential):
+                checks.append(("sts:ExternalId required", False))
+                return VerifyResult(
+                    ok=False,
+                    code="ExternalIdNotRequired",
+                    message=(
+                        f"The role {credential.role_arn} lets Parkway in without your External ID, so anyone with "
+                        "a Parkway account could point Parkway at it. Add the condition sts:ExternalId = "
+                        f"{account.tenant.external_id} to its trust policy (our template does), then test again."
+                    ),
+                    checks=checks,
+                )
+            checks.append(("sts:ExternalId required", True))
         caller_account = identity["Account"]
         if caller_account != account.account_id:
             return VerifyResult(
@@ -102,17 +122,34 @@ def _snake(operation: str) -> str:
 
 
 def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool = True) -> VerifyResult:
-    """Verify a credential end to end; with `record`, store the outcome on the account.
+    """Verify a credential end to end; with `record`, store the outcome on the account
+    (and claim the account for its tenant on the first success).
 
     `record=False` serves pre-checks of a role that is not active yet (migration):
     the account and its status are left alone.
     """
     result = _probe(credential)
-    if not record:
+    if not record or result.code == aws.LEGACY_PAUSED:
+        # Paused by the legacy deadline is not a failure of the account: its
+        # status and last error stay as they were until it switches to a role.
         return result
     account = credential.account
     now = timezone.now()
     with transaction.atomic():
+        if result.ok and account.claimed_at is None:
+            try:
+                account_claim(account=account, actor=actor, proof=str(credential), at=now)
+            except ValidationError as exc:
+                (error,) = exc.error_dict["account_id"]
+                gone = error.code == "registration_gone"
+                result = VerifyResult(
+                    ok=False,
+                    code="RegistrationGone" if gone else "AccountTaken",
+                    message=" ".join(error.messages),
+                    checks=result.checks,
+                )
+                if gone:
+                    return result  # nothing left to record on
         if account.status != CloudAccount.Status.DISABLED:
             account.status = result.status
         account.last_verified_at = now

@@ -27,6 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_safe
 
 from portal.throttle import ThrottleResult, throttle_hit
+from tenants.aws import LEGACY_PAUSED
 from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
 from tenants.migration import Outcome, account_migrate_to_role
 from tenants.models import CloudAccount, CloudCredential, Membership, Tenant
@@ -38,6 +39,7 @@ from tenants.onboarding import (
     trust_policy,
 )
 from tenants.services import account_connect_role, account_update
+from tenants.sunset import paused_message
 from tenants.verification import VerifyResult, account_verify
 
 SESSION_TENANT_KEY = "parkway_tenant_id"
@@ -157,11 +159,18 @@ def role_setup_context(tenant: Tenant) -> dict[str, Any]:
 
 
 def report_verification(request: HttpRequest, account: CloudAccount, result: VerifyResult) -> None:
-    if not result.ok:
+    if result.code == LEGACY_PAUSED:
+        messages.warning(request, result.message)
+    elif not result.ok:
+        # The same words whether the account is unreachable or another
+        # organisation's: AWS refuses both alike, and so do we.
+        forgotten = account.unverified_expires_at
         messages.error(
             request,
             f"Parkway could not work in account {account.account_id}: {result.message} "
-            "When it is fixed in AWS, press “Test again”.",
+            "When it is fixed in AWS, press “Test again”."
+            + (f" Until a test passes, the account is not connected; Parkway forgets this registration on "
+               f"{forgotten:%Y-%m-%d %H:%M} UTC." if forgotten else ""),
         )
     elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
         messages.warning(request, result.message)
@@ -269,6 +278,7 @@ def render_account(
         "retired_legacy": [c for c in credentials if c.retired_at and c.kind == CloudCredential.Kind.LEGACY_USER],
         "history": credentials,
         "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+        "paused_message": paused_message() if account.paused_by_legacy_deadline else "",
         "conventional_role_arn": account.conventional_role_arn,
         "settings_form": settings_form or AccountSettingsForm(initial={"name": account.name, "regions": account.regions}),
         "switch_form": switch_form or SwitchToRoleForm(account_id=account.account_id),

@@ -10,6 +10,9 @@ from cryptography.fernet import Fernet
 os.environ.setdefault("PARKWAY_ENCRYPTION_KEYS", Fernet.generate_key().decode())
 os.environ.setdefault("PARKWAY_AWS_ACCOUNT_ID", "123456789012")
 os.environ.setdefault("SECRET_KEY", "tests-" + Fernet.generate_key().decode())
+# Legacy keys pause after the deadline: far away by default, so that no test
+# depends on today's date; tests about the deadline set it (and the clock) themselves.
+os.environ.setdefault("PARKWAY_LEGACY_DEADLINE", "2099-12-31")
 
 from portal.settings import *  # noqa: E402,F403
 

@@ -17,7 +17,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tenants.models import CloudAccount, CloudCredential
-from tenants.services import Actor, audit_record
+from tenants.services import Actor, account_claim, audit_record
+from tenants.sunset import legacy_keys_paused
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import VerifyResult, credential_verify
 
@@ -82,7 +83,9 @@ def _failure(
     permanent: bool = True,
     checks: list[tuple[str, bool]] | None = None,
 ) -> MigrationResult:
-    if current is not None and current.is_legacy:
+    if current is not None and current.is_legacy and legacy_keys_paused():
+        keeps = "Nothing was changed: parking stays paused until the account is on a role."
+    elif current is not None and current.is_legacy:
         keeps = f"Nothing was changed: the account still works with its legacy keys {current.masked_key_id}."
     else:
         keeps = "Nothing was changed."
@@ -140,8 +143,15 @@ def _record_failure(result: MigrationResult, actor: Actor) -> None:
     account.last_error = last_error
 
 
+class _ClaimRefused(Exception):
+    pass
+
+
 def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationResult:
-    """Add the verified role, retire the legacy keys, audit: all or nothing."""
+    """Add the verified role, retire the legacy keys, audit: all or nothing.
+
+    An account not claimed yet is claimed here: the verified role trusts the
+    tenant's External ID, which is the proof a claim needs."""
     account, arn = plan.account, plan.candidate.role_arn
     try:
         with _write_guard(), transaction.atomic():
@@ -161,6 +171,11 @@ def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationR
                     code="AlreadyOnRole",
                 )
             now = timezone.now()
+            if locked.claimed_at is None:
+                try:
+                    account_claim(account=locked, actor=actor, proof=f"role {arn}", at=now)
+                except ValidationError as exc:
+                    raise _ClaimRefused(" ".join(exc.messages)) from exc
             # Retire first: the partial unique index allows one active credential.
             if current is not None:
                 current.retire(at=now)
@@ -187,6 +202,10 @@ def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationR
                     "next_steps": next_steps,
                 },
             )
+    except _ClaimRefused as exc:  # rolled back: the account is exactly as it was
+        result = _failure(account, plan.current, arn, str(exc), code="AccountTaken", checks=verification.checks)
+        _record_failure(result, actor)
+        return result
     except Exception as exc:  # rolled back: the account is exactly as it was
         if isinstance(exc, DatabaseError):
             reason = f"A database error interrupted the switch ({type(exc).__name__})."
@@ -197,6 +216,7 @@ def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationR
         _record_failure(result, actor)
         return result
     account.status, account.last_verified_at, account.last_error = locked.status, now, ""
+    account.claimed_at = locked.claimed_at
     message = f"Migrated to the IAM role {arn}."
     if current is not None and current.is_legacy:
         message += (

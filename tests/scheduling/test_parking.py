@@ -14,6 +14,7 @@ from scheduling import executor, leases, parking, tasks
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
+from tenants.verification import account_verify
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT, OUR_ACCOUNT
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +32,10 @@ def office_hours(tenant, name="office"):
 
 
 def connect(tenant, account_id, *, per_region=3, tag="office", regions=REGIONS):
+    """Connected as the Connect page does it: registered, then tested (which claims it for the tenant)."""
     demo.seed_role(account_id, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=tenant.external_id)
     account = services.account_connect_role(tenant=tenant, account_id=account_id, regions=regions, actor="cli")
+    assert account_verify(account=account, actor="cli").ok
     ids = {region: demo.seed_instances(account_id, region, per_region, tags={"Schedule": tag} if tag else None) for region in regions}
     return account, ids
 

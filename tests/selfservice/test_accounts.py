@@ -35,10 +35,12 @@ def page_messages(response) -> list[str]:
 # --------------------------------------------------------------------------- overview
 
 
-def test_overview_lists_accounts_and_flags_each_legacy_one_with_the_deadline(acme_client, acme, standin):
+def test_overview_lists_accounts_and_flags_each_legacy_one_with_the_deadline(acme_client, acme, acme_member, standin):
     role = make_account(acme, "333333333333", name="Acme staging")
     legacy, key_id, _ = connect_legacy(acme, ACME_ACCOUNT, name="Acme prod")
-    with override_settings(PARKWAY_LEGACY_DEADLINE=dt.date(2027, 3, 31)):
+    before_deadline = dt.datetime(2027, 1, 15, tzinfo=dt.timezone.utc)
+    with override_settings(PARKWAY_LEGACY_DEADLINE=dt.date(2027, 3, 31)), time_machine.travel(before_deadline):
+        acme_client.force_login(acme_member)  # a session opened at that time
         html = acme_client.get(reverse("tenants:overview")).content.decode()
     assert "Acme staging" in html and "Acme prod" in html
     notices = re.findall(r'data-testid="legacy-notice" data-account-id="(\d+)"', html)
@@ -100,8 +102,9 @@ def test_connect_by_role_registers_tests_and_reports_success(acme_client, acme, 
     assert account.active_credential().role_arn == f"arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess"
     assert any("Connected" in m for m in page_messages(response))
     actions = set(AuditEvent.objects.filter(account=account).values_list("action", flat=True))
-    assert {"account.connected_role", "credential.verified"} <= actions
-    assert AuditEvent.objects.filter(account=account, actor=acme_member).count() == 2
+    assert {"account.connected_role", "account.claimed", "credential.verified"} <= actions
+    assert AuditEvent.objects.filter(account=account, actor=acme_member).count() == 3
+    assert account.claimed_at is not None
 
 
 def test_connect_with_a_role_trusting_another_external_id_explains_the_failure(acme_client, acme, standin):
@@ -138,14 +141,38 @@ def test_connect_rejects_bad_input_with_a_message_and_registers_nothing(acme_cli
     assert not CloudAccount.objects.exists()
 
 
-def test_an_account_connected_elsewhere_is_refused_without_naming_its_owner(acme_client, globex):
-    make_account(globex, ACME_ACCOUNT, name="Globex secret project")
-    response = acme_client.post(reverse(CONNECT), {"account_id": ACME_ACCOUNT, "regions": "us-east-1"})
-    assert response.status_code == 400
-    html = response.content.decode()
-    assert "already connected to Parkway" in html
-    assert "Globex" not in html
-    assert CloudAccount.objects.count() == 1
+def connect_error(client, account_id: str) -> str:
+    """The error a Connect attempt reports, with its own account ID and date made generic."""
+    response = client.post(reverse(CONNECT), {"account_id": account_id, "regions": "us-east-1"}, follow=True)
+    (error,) = [m for m in page_messages(response) if "could not work" in m]
+    assert "already connected" not in response.content.decode()
+    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "<when>", error.replace(account_id, "<account>"))
+
+
+def test_a_failed_connect_to_someone_elses_account_blocks_nobody_and_reveals_nothing(
+    client, acme, acme_member, globex, globex_member, standin
+):
+    """Account squatting (issue 9): globex types acme's account ID before acme connects it."""
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    client.force_login(globex_member)
+    squatted = connect_error(client, ACME_ACCOUNT)
+    # Exactly what an account nobody set up for Parkway answers: nothing tells them acme's exists.
+    assert squatted == connect_error(client, "333333333333")
+    squat = CloudAccount.objects.get(tenant=globex, account_id=ACME_ACCOUNT)
+    assert squat.claimed_at is None and squat.unverified_expires_at is not None
+
+    client.force_login(acme_member)
+    response = client.post(reverse(CONNECT), {"account_id": ACME_ACCOUNT, "regions": "us-east-1"}, follow=True)
+    assert any(m.startswith("Connected") for m in page_messages(response))
+    owned = CloudAccount.objects.get(tenant=acme, account_id=ACME_ACCOUNT)
+    assert owned.status == CloudAccount.Status.CONNECTED and owned.claimed_at is not None
+
+    # And once acme holds it, globex still learns nothing new.
+    client.force_login(globex_member)
+    assert connect_error(client, ACME_ACCOUNT) == squatted
+    squat.refresh_from_db()
+    assert squat.claimed_at is None
+    assert "Acme" not in client.get(account_url(squat)).content.decode()
 
 
 def test_connection_tests_are_throttled_per_person(acme_client, acme, standin, settings):

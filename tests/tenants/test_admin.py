@@ -4,10 +4,13 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from tenants import demo, services
 from tenants.models import AuditEvent, CloudAccount, Tenant
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
+
+CHANGELIST = "admin:tenants_cloudaccount_changelist"
 
 pytestmark = pytest.mark.django_db
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -159,13 +162,32 @@ def test_add_account_in_admin_creates_it_with_a_role(staff_client, acme):
     assert AuditEvent.objects.filter(action="account.connected_role", actor_label="staff").exists()
 
 
-def test_add_account_owned_by_another_tenant_does_not_reveal_it(staff_client, acme, globex):
-    services.account_connect_role(tenant=globex, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+def test_staff_cannot_add_an_account_another_tenant_has_claimed(staff_client, acme, globex):
+    owner = services.account_connect_role(tenant=globex, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    CloudAccount.objects.filter(pk=owner.pk).update(claimed_at=timezone.now())
     form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "", "regions": "us-east-1", "role_arn": ""}
     response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form)
     assert response.status_code == 200
-    body = response.content.decode()
-    assert "already connected to Parkway" in body
+    # Staff see every tenant: the form says whose it is.
+    assert "already connected to Parkway by the tenant Globex" in response.content.decode()
+    assert CloudAccount.objects.count() == 1
+
+
+def test_staff_add_only_registers_the_account_until_a_test_claims_it(staff_client, acme, globex, standin):
+    """Staff follow the customers' rule (issue 9): an unverified registration of
+    another tenant does not block, and nobody's word claims an account."""
+    services.account_connect_role(tenant=globex, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "Prod", "regions": "us-east-1", "role_arn": ""}
+    response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form, follow=True)
+    assert response.status_code == 200
+    account = CloudAccount.objects.get(tenant=acme)
+    assert account.claimed_at is None
+    assert any("not yet connected" in str(m) and "Test connection" in str(m) for m in get_messages(response.wsgi_request))
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    staff_client.post(reverse(CHANGELIST), {"action": "test_connection", ACTION_CHECKBOX_NAME: [account.pk]})
+    account.refresh_from_db()
+    assert account.claimed_at is not None and account.status == CloudAccount.Status.CONNECTED
+    assert CloudAccount.objects.get(tenant=globex).claimed_at is None
 
 
 def test_edit_account_regions_is_audited(staff_client, acme):

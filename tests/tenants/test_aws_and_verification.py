@@ -2,7 +2,9 @@
 policies and External IDs the way AWS does)."""
 
 import pytest
+from botocore.exceptions import ClientError
 
+from scheduling import parking
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
 from tenants.onboarding import permission_policy
@@ -69,7 +71,7 @@ def test_verify_role_connected(role_account):
     assert result.ok, result.message
     assert result.caller_account == ACME_ACCOUNT
     assert [name for name, ok in result.checks if ok] == [
-        "sts:AssumeRole", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
+        "sts:AssumeRole", "sts:ExternalId required", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
     ]
     role_account.refresh_from_db()
     assert role_account.status == CloudAccount.Status.CONNECTED and role_account.last_error == ""
@@ -167,3 +169,62 @@ def test_endpoint_url_is_honoured(standin):
     from boto3 import Session
 
     assert Session().client("sts", region_name="us-east-1").meta.endpoint_url == standin.url
+
+
+# --------------------------------------------------------------------------- getting in vs acting (issue 9)
+
+
+def delete_role(account_id: str = ACME_ACCOUNT) -> None:
+    iam = demo.account_client("iam", account_id)
+    iam.delete_role_policy(RoleName="ParkwayAccess", PolicyName="ParkwayParking")
+    iam.delete_role(RoleName="ParkwayAccess")
+
+
+def test_after_the_role_is_deleted_calls_on_a_cached_session_say_the_role_is_gone(role_account, standin):
+    """AWS keeps the issued session valid, but answers its calls like a missing
+    permission: the role is asked for again before blaming a permission."""
+    session = aws.session_for(role_account)
+    ec2 = aws.client(session, "ec2", "us-east-1")
+    ec2.describe_instances()
+    delete_role()
+    with pytest.raises(aws.AwsError) as exc:
+        ec2.describe_instances()
+    error = exc.value
+    assert error.operation == "AssumeRole" and error.code == "AccessDenied" and error.permanent
+    assert "does not exist (it may have been deleted)" in error.message and "no longer" in error.message
+    assert "lacks permission" not in error.message
+    # The stale session is dropped: the next use assumes the role afresh (and is refused at once).
+    assert aws.session_for(role_account) is not session
+
+
+def test_a_tick_after_the_role_is_deleted_flags_the_account_with_the_role_gone(role_account, standin):
+    assert account_verify(account=role_account, actor="cli").ok
+    assert parking.park_account(account_id=role_account.pk).status == "succeeded"  # the session is now cached
+    delete_role()
+    result = parking.park_account(account_id=role_account.pk)
+    assert result.status == "failed"
+    assert f"could not assume the role arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess" in result.error
+    assert "lacks permission" not in result.error
+    role_account.refresh_from_db()
+    assert role_account.status == CloudAccount.Status.ERROR and role_account.last_error == result.error
+
+
+def test_a_refused_call_under_a_role_that_still_exists_names_the_missing_permission(acme, standin):
+    start_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:StartInstances", "Resource": "*"}]}
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id, policy=start_only)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    ec2 = aws.client(aws.session_for(account), "ec2", "us-east-1")
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_instances()
+    error = aws.translate_error(exc.value)
+    assert error.code == "UnauthorizedOperation" and error.operation == "DescribeInstances"
+    assert "lacks permission ec2:DescribeInstances" in error.message and "assume" not in error.message
+
+
+def test_assume_role_refusing_parkways_own_keys_is_not_blamed_on_the_customer(role_account, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLENOTAKEY00")
+    aws.clear_session_cache()
+    result = account_verify(account=role_account, actor="cli")
+    assert not result.ok and not result.permanent
+    assert "Parkway's own credentials" in result.message and "not yours" in result.message
+    assert "Connect the account with an IAM role" not in result.message  # the wording for customers' keys

@@ -50,6 +50,8 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"SECRET_KEY": ""}, "tenants.E005"),
         ({"PARKWAY_AWS_RETRY_MODE": "yolo"}, "tenants.E007"),
         ({"PARKWAY_ASSUME_ROLE_SECONDS": "60"}, "tenants.E008"),
+        ({"PARKWAY_UNVERIFIED_ACCOUNT_HOURS": "0"}, "tenants.E009"),
+        ({"PARKWAY_LEGACY_GRACE_DAYS": "-1"}, "tenants.E010"),
     ],
 )
 def test_misconfiguration_is_a_named_check_error(override, check_id):

@@ -58,7 +58,8 @@ def connect_legacy(
             tenant=tenant, account_id=account_id, access_key_id=key_id, secret_access_key=secret,
             name=name or f"{tenant.slug} production", regions=regions or ["us-east-1"], actor="cli",
         )
-    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED)
+    # Connected for years: parked, and so claimed for its tenant (migration 0003 claims such accounts).
+    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, claimed_at=timezone.now())
     account.refresh_from_db()
     return account, key_id, secret
 
@@ -197,7 +198,11 @@ def test_migration_switches_to_the_conventional_role_and_retires_the_keys(legacy
     assert (account.status, account.last_error) == (CloudAccount.Status.CONNECTED, "")
     legacy_credential.refresh_from_db()
     assert legacy_credential.retired_at is not None and legacy_credential.secret_access_key == ""
-    assert legacy_credential.access_key_id == key_id  # kept for history, shown masked
+    # Only the masked key ID stays, for history: the whole one is nowhere (issue 9).
+    assert legacy_credential.access_key_id == legacy_credential.masked_key_id == f"{key_id[:4]}…{key_id[-4:]}"
+    assert not CloudCredential.objects.filter(access_key_id=key_id).exists()
+    assert not any(key_id in str(e.details) for e in AuditEvent.objects.all())
+    assert key_id not in caplog.text
     assert result.before == f"legacy keys {legacy_credential.masked_key_id}" and result.after == f"role {arn}"
 
     event = AuditEvent.objects.get(action="account.migrated_to_role")

@@ -3,7 +3,10 @@ per-account results), "Email migration instructions", and the index panel."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core import mail
 from django.db import connection
@@ -121,21 +124,24 @@ def test_migrating_is_refused_for_too_many_accounts_at_once(staff_client, accoun
 
 
 def test_instructions_email_has_everything_the_customer_needs(staff_client, staff, accounts, acme, settings):
+    settings.PARKWAY_LEGACY_DEADLINE = dt.date(2027, 3, 31)
     settings.PARKWAY_TEMPLATE_URL = "https://parkway-templates.s3.amazonaws.com/parkway-role.yaml"
     settings.PARKWAY_PUBLIC_URL = "https://portal.parkway.test"
     acme.contact_emails = "ops@acme.test, cto@acme.test"
     acme.save()
     ready = accounts["ready"]
     masked = ready.active_credential().masked_key_id
-    response = staff_client.post(
-        reverse(CHANGELIST),
-        {"action": "email_migration_instructions", ACTION_CHECKBOX_NAME: [ready.pk]},
-        follow=True,
-    )
+    with time_machine.travel(dt.datetime(2027, 1, 15, 12, 0, tzinfo=dt.timezone.utc)):
+        staff_client.force_login(staff)  # a session opened at that time
+        response = staff_client.post(
+            reverse(CHANGELIST),
+            {"action": "email_migration_instructions", ACTION_CHECKBOX_NAME: [ready.pk]},
+            follow=True,
+        )
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["ops@acme.test", "cto@acme.test"]
-    assert "31 March 2027" in message.subject and "IAM role" in message.subject
+    assert "Action needed by 31 March 2027" in message.subject and "IAM role" in message.subject
     body = message.body
     assert OUR_ACCOUNT in body and acme.external_id in body
     assert quick_create_url(acme) in body  # unescaped: & stays &

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from tenants import services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
@@ -82,14 +83,32 @@ def test_account_connect_role_rejects_bad_input_and_writes_nothing(acme, kwargs,
     assert not AuditEvent.objects.exists()
 
 
-def test_an_account_owned_by_another_tenant_is_refused_without_naming_it(acme, globex):
-    services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+def test_registering_an_account_id_another_tenant_registered_or_claimed_succeeds_unclaimed(acme, globex):
+    squat = services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    mine = services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    assert squat.claimed_at is None and mine.claimed_at is None
+    CloudAccount.objects.filter(pk=squat.pk).update(claimed_at=timezone.now())
+    # Registering reveals nothing either way: only a proven claim is exclusive.
+    services.account_connect_role(tenant=Tenant.objects.create(name="Initech", slug="initech"), account_id="111111111111",
+                                  regions=["us-east-1"], actor="cli")
+    assert CloudAccount.objects.filter(account_id="111111111111").count() == 3
+
+
+def test_a_tenant_registers_an_account_id_once(acme):
+    services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
     with pytest.raises(ValidationError) as exc:
         services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
-    text = " ".join(exc.value.messages)
-    assert "already connected" in text
-    assert "Globex" not in text and "globex" not in text
-    assert CloudAccount.objects.count() == 1
+    assert "already registered in your organisation" in " ".join(exc.value.messages)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudAccount.objects.create(tenant=acme, account_id="111111111111", regions=["us-east-1"])
+
+
+def test_the_database_lets_only_one_tenant_claim_an_account_id(acme, globex):
+    first = services.account_connect_role(tenant=acme, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    second = services.account_connect_role(tenant=globex, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    CloudAccount.objects.filter(pk=first.pk).update(claimed_at=timezone.now())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudAccount.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
 
 
 def test_audit_events_are_append_only(acme):
@@ -126,4 +145,22 @@ def test_retiring_destroys_the_secret_and_keeps_the_masked_key(acme):
     credential.retire()
     credential.refresh_from_db()
     assert credential.secret_access_key == "" and credential.retired_at is not None
-    assert credential.masked_key_id == "AKIA…MPLE"
+    # Only the masked key ID stays, as documented (issue 9): not the whole one.
+    assert credential.access_key_id == credential.masked_key_id == "AKIA…MPLE"
+    assert "AKIAIOSFODNN7EXAMPLE" not in str([e.details for e in AuditEvent.objects.all()])
+
+
+@override_settings(PARKWAY_ALLOW_LEGACY_USERS=True)
+def test_the_database_refuses_a_retired_credential_with_a_secret_or_a_whole_key_id(acme):
+    account = services.account_connect_legacy(
+        tenant=acme, account_id="111111111111", access_key_id="AKIAIOSFODNN7EXAMPLE",
+        secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", regions=["us-east-1"], actor="cli",
+    )
+    credential = account.active_credential()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudCredential.objects.filter(pk=credential.pk).update(retired_at=timezone.now(), secret_access_key="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CloudCredential.objects.filter(pk=credential.pk).update(retired_at=timezone.now(), access_key_id="AKIA…MPLE")
+    CloudCredential.objects.filter(pk=credential.pk).update(
+        retired_at=timezone.now(), access_key_id="AKIA…MPLE", secret_access_key=""
+    )

@@ -8,6 +8,7 @@ from django_q.models import Schedule as QSchedule
 JOBS = {
     "parkway-tick": {"func": "scheduling.tasks.tick", "minutes": lambda: settings.PARKWAY_TICK_MINUTES},
     "parkway-inventory-sync": {"func": "scheduling.tasks.sync_inventory", "minutes": lambda: 60},
+    "parkway-forget-unverified-accounts": {"func": "tenants.tasks.forget_unverified_accounts", "minutes": lambda: 60},
 }
 
 

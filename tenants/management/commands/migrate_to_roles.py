@@ -64,7 +64,11 @@ class Command(BaseCommand):
         chosen = [name for name in ("all_legacy", "tenant", "account") if options[name]]
         if len(chosen) != 1:
             raise usage_error("Choose exactly one of --all-legacy, --tenant SLUG…, --account ACCOUNT_ID….")
-        accounts = CloudAccount.objects.select_related("tenant").order_by("tenant__slug", "account_id")
+        accounts = (
+            CloudAccount.objects.excluding_registrations_claimed_elsewhere()
+            .select_related("tenant")
+            .order_by("tenant__slug", "account_id")
+        )
         if options["all_legacy"]:
             return list(accounts.on_legacy_keys())
         if options["tenant"]:

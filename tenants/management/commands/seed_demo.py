@@ -22,7 +22,8 @@ from django.utils import timezone
 from scheduling.models import Schedule
 
 from tenants import demo, services
-from tenants.models import Membership, Tenant
+from tenants.models import CloudAccount, Membership, Tenant
+from tenants.verification import account_verify
 
 DEMO_REGIONS = ["us-east-1", "eu-west-1"]
 # Tags: Acme's us-east-1 machines run until a few minutes after the demo starts
@@ -56,6 +57,11 @@ class Command(BaseCommand):
                 self._seed_customer(slug, name, account_id, method, per_region, ours, password)
             User = get_user_model()
             User.objects.create_superuser(options["staff_username"], "staff@parkway.invalid", password)
+        # As the Connect page does: an account is claimed, and parked, only once
+        # a test proves its tenant controls it (Initech's stays unverified).
+        for account in CloudAccount.objects.filter(tenant__slug__in=[c[0] for c in CUSTOMERS]).select_related("tenant"):
+            result = account_verify(account=account, actor="cli")
+            self.stdout.write(f"  Tested {account.tenant.slug} {account.account_id}: {'ok' if result.ok else result.code}")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Staff login: {options['staff_username']} / {password}  (/admin/)")
         self.stdout.write(f"  Customer logins: acme-admin, globex-admin, initech-admin / {password}  (/app/)")
