@@ -105,18 +105,30 @@ def act_and_record(
             outcomes.setdefault(instance_id, executor.Outcome(
                 False, code=INTERRUPTED_CODE, message="not sent: the run lost its lease to another worker", transient=True
             ))
-        _settle(intents, pending, outcomes)
+        _settle(intents, pending, outcomes, lease)
         raise leases.LeaseLost(str(exc.cause)) from exc.cause
     except executor.AccountFailure as exc:
         failed = executor.Outcome(False, code=exc.error.code[:100], message=exc.error.message, transient=True)
-        _settle(intents, pending, {i: failed for i in ids})
+        _settle(intents, pending, {i: failed for i in ids}, lease)
         raise
-    return _settle(intents, pending, outcomes)
+    return _settle(intents, pending, outcomes, lease)
 
 
-def _settle(intents: Sequence[Intent], pending: Sequence[ParkingAction], outcomes: dict[str, executor.Outcome]) -> BatchResult:
+def _settle(
+    intents: Sequence[Intent], pending: Sequence[ParkingAction], outcomes: dict[str, executor.Outcome], lease: leases.Lease
+) -> BatchResult:
     """One transaction: action outcomes, machine states, backoff. A constant
-    number of queries per batch however many machines it holds."""
+    number of queries per batch however many machines it holds.
+
+    A run that lost its lease while AWS answered still records what AWS said
+    about its own actions (unless the new holder already settled them from
+    AWS's state), but leaves the machines' rows to the new holder, whose view
+    is fresher; then it stops (LeaseLost)."""
+    try:
+        leases.lease_renew(lease)
+        holder = True
+    except leases.LeaseLost:
+        holder = False
     now = timezone.now()
     result = BatchResult()
     succeeded_pks: list[int] = []
@@ -150,6 +162,15 @@ def _settle(intents: Sequence[Intent], pending: Sequence[ParkingAction], outcome
             resource.retry_after = backoff_until(failures=resource.failures, now=now)
             backoffs.append(resource)
     with transaction.atomic():
+        if not holder:
+            still_pending = set(
+                ParkingAction.objects.filter(pk__in=[p.pk for p in pending], outcome=ParkingAction.Outcome.PENDING)
+                .values_list("pk", flat=True)
+            )
+            succeeded_pks = [pk for pk in succeeded_pks if pk in still_pending]
+            failed_actions = [a for a in failed_actions if a.pk in still_pending]
+            state_updates.clear()
+            backoffs.clear()
         if succeeded_pks:
             ParkingAction.objects.filter(pk__in=succeeded_pks).update(outcome=ParkingAction.Outcome.SUCCEEDED, settled_at=now)
         if failed_actions:
@@ -161,6 +182,8 @@ def _settle(intents: Sequence[Intent], pending: Sequence[ParkingAction], outcome
             Resource.objects.filter(pk__in=pks).update(**fields)
         if backoffs:
             Resource.objects.bulk_update(backoffs, ["failures", "last_failure", "retry_after"])
+    if not holder:
+        raise leases.LeaseLost(f"the parking lease of account {lease.account_id} was taken over while AWS answered")
     return result
 
 
@@ -192,10 +215,17 @@ def unsettled_reconcile(
         resource = fresh.get(record.resource_id)
         state = resource.state if resource is not None else "unknown (not seen in AWS)"
         record.settled_at = now
-        if resource is not None and state in REACHED.get(record.action, ()):
+        restarted = _started_again_since(record, resource)
+        if resource is not None and (state in REACHED.get(record.action, ()) or restarted):
             record.outcome = ParkingAction.Outcome.SUCCEEDED
             record.error_code = ""
             record.error_message = f"confirmed from AWS afterwards: {state}"
+            if restarted:
+                # It was stopped (by this action), then someone started it: the
+                # later start is theirs and is respected, the stop not repeated.
+                record.error_message = (
+                    f"started again at {resource.launch_time:%Y-%m-%d %H:%M:%S %Z} after this stop; that start is respected"
+                )
             if record.run.trigger == ParkingRun.Trigger.TICK:
                 reached_by_target["stopped" if record.action == "stop" else "running"].append(record.resource_id)
         else:
@@ -245,3 +275,15 @@ def unsettled_reconcile(
         account_id, len(pending), len(abandoned),
     )
     return list(runs.values())
+
+
+def _started_again_since(record: ParkingAction, resource: Resource | None) -> bool:
+    """A pending stop whose machine runs now with a launch time (EC2: its last
+    start) after the stop was written: the machine was stopped, then started."""
+    return (
+        record.action == "stop"
+        and resource is not None
+        and resource.state in RUNNING_STATES
+        and resource.launch_time is not None
+        and resource.launch_time > record.created_at
+    )

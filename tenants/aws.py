@@ -149,7 +149,8 @@ def max_call_seconds() -> int:
 def client_config(**overrides: Any) -> Config:
     options: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT} | overrides
     return Config(
-        retries={"mode": settings.PARKWAY_AWS_RETRY_MODE, "max_attempts": settings.PARKWAY_AWS_MAX_ATTEMPTS},
+        # total_max_attempts counts every attempt; botocore's "max_attempts" would count retries (N + 1 in all).
+        retries={"mode": settings.PARKWAY_AWS_RETRY_MODE, "total_max_attempts": max(1, settings.PARKWAY_AWS_MAX_ATTEMPTS)},
         user_agent_extra="parkway",
         **options,
     )

@@ -28,6 +28,7 @@ effect per instance".
 
 from __future__ import annotations
 
+
 import itertools
 import json
 import logging
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from moto.core.utils import utcnow
 from moto.ec2.models import ec2_backends
 
 from .protocol import ApiRequest, Rejection, StartResponse, json_response
@@ -190,6 +192,19 @@ class FaultError(ValueError):
 def _ec2_backend(account_id: str, region: str) -> Any:
     # dict.get: look without letting BackendDict create an account/region on the fly.
     return dict.get(dict.get(ec2_backends, account_id) or {}, region)
+
+
+def mark_started(account_id: str, region: str, ids: Iterable[str]) -> None:
+    """EC2's LaunchTime is the instance's last start; moto keeps the first one."""
+    backend = _ec2_backend(account_id, region)
+    if backend is None:
+        return
+    wanted = set(ids)
+    now = utcnow()
+    for reservation in list(backend.reservations.values()):
+        for instance in list(reservation.instances):
+            if instance.id in wanted:
+                instance.launch_time = now
 
 
 def instance_states(account_id: str, region: str, ids: Iterable[str] | None = None) -> dict[str, str]:
@@ -409,6 +424,9 @@ class FaultLayer:
                 before = instance_states(call.account_id, call.region, ids)
                 run()
                 after = instance_states(call.account_id, call.region, ids)
+                started = [i for i in ids if before.get(i) in ("stopped", "stopping") and after.get(i) in ("pending", "running")]
+                if started:
+                    mark_started(call.account_id, call.region, started)
             call.status = _status_code(captured["status"])
             call.effects = [
                 Effect(

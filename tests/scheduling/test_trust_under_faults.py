@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from scheduling import leases, parking, recording
 from scheduling.models import ParkingAction, ParkingLease, ParkingRun, Resource
@@ -292,3 +293,52 @@ def test_run_parking_exits_zero_when_every_account_parked(acme_fleet):
 def acme_fleet(acme, standin):
     office_hours(acme)
     return connect(acme, ACME_ACCOUNT)
+
+
+def test_a_stop_started_again_by_someone_before_the_next_tick_is_not_repeated(acme_fleet, standin):
+    """The worker died after AWS stopped the machine; a person started it again
+    before the next tick. The stop happened (EC2's LaunchTime says the start came
+    after it), and the person's start is respected."""
+    account, _ = acme_fleet
+    parking.inventory_sync(account=account)
+    east = list(Resource.objects.filter(account=account, region="us-east-1").order_by("resource_id"))
+    dead = _dead_worker_left(account, stopped_in_aws=east, never_sent=[])
+    # Written a couple of minutes before the person's start (LaunchTime has whole seconds).
+    ParkingAction.objects.filter(run=dead).update(created_at=timezone.now() - dt.timedelta(minutes=2))
+    restarted = east[0].resource_id
+    demo.account_client("ec2", ACME_ACCOUNT, "us-east-1").start_instances(InstanceIds=[restarted])
+    standin.reset_calls()
+
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+
+    record = ParkingAction.objects.get(run=dead, resource__resource_id=restarted)
+    assert record.outcome == "succeeded" and "started again" in record.error_message
+    assert not ParkingAction.objects.filter(run=result.run, resource__resource_id=restarted).exists()
+    assert states(ACME_ACCOUNT, "us-east-1")[restarted] == "running"
+    assert Resource.objects.get(resource_id=restarted).desired_state == "stopped"
+
+
+def test_a_run_that_loses_its_lease_while_aws_answers_leaves_the_machines_to_the_new_holder(acme_fleet, standin):
+    account, _ = acme_fleet
+    taken: list[leases.Lease] = []
+
+    def take_over(**kwargs):  # while the call is in flight, the lease passes to another worker
+        expire(slow)
+        taken.append(leases.lease_claim(account_id=account.pk))
+        Resource.objects.filter(pk__in=[r.pk for r in east]).update(state="stopped")  # the new holder's fresher view
+
+    on_aws_call(account, "StopInstances", take_over)
+    parking.inventory_sync(account=account)
+    slow = leases.lease_claim(account_id=account.pk)
+    run = ParkingRun.objects.create(account=account, tick_at=TUESDAY_EVENING, started_at=TUESDAY_EVENING)
+    east = list(Resource.objects.filter(account=account, region="us-east-1"))
+    ec2 = aws.client(aws.session_for(account), "ec2", "us-east-1")
+    with pytest.raises(leases.LeaseLost):
+        recording.act_and_record(
+            run=run, lease=slow, ec2=ec2, action="stop",
+            intents=[recording.Intent(resource=r, reason="test", desired="stopped") for r in east],
+        )
+    assert taken and taken[0] is not None
+    # What AWS answered is recorded; the machines' rows keep the new holder's view.
+    assert set(ParkingAction.objects.filter(run=run).values_list("outcome", flat=True)) == {"succeeded"}
+    assert set(Resource.objects.filter(pk__in=[r.pk for r in east]).values_list("state", "desired_state")) == {("stopped", "")}
