@@ -241,8 +241,16 @@ class Resource(models.Model):
         return schedule is None or schedule.tenant_id in (None, self.account.tenant_id)
 
 
+class OverrideQuerySet(models.QuerySet):
+    def active(self, *, at: dt.datetime) -> OverrideQuerySet:
+        """Snoozes in force at `at`: not cancelled, not over."""
+        return self.filter(cancelled_at__isnull=True, until__gt=at)
+
+
 class Override(models.Model):
     """Snooze: keep a machine running (or stopped) until a time, whatever its schedule says."""
+
+    objects = OverrideQuerySet.as_manager()
 
     class State(models.TextChoices):
         RUNNING = "running", "Keep running"

@@ -23,11 +23,9 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from scheduling import executor, leases, planner, recording
+from scheduling import executor, leases, planner, recording, resolver
 from scheduling.inventory import ScheduleBook, inventory_sync, schedules_for
-from scheduling.models import Override, ParkingAction, ParkingRun, Resource
-from scheduling.periods import ScheduleError
-from scheduling.periods.engine import cached_compile
+from scheduling.models import ParkingAction, ParkingRun, Resource
 from tenants import aws
 from tenants.models import CloudAccount
 from tenants.services import audit_record
@@ -53,31 +51,6 @@ class AccountResult:
 def active_accounts() -> Any:
     """Accounts the tick parks: the tenants app decides which (CloudAccount.objects.parkable)."""
     return CloudAccount.objects.parkable().select_related("tenant").order_by("pk")
-
-
-def _rules(schedules: ScheduleBook, resources: list[Resource]) -> tuple[dict[int, planner.ScheduleRules], dict[int, int]]:
-    """Compile each schedule the resources use, once; map resource → schedule pk."""
-    rules: dict[int, planner.ScheduleRules] = {}
-    assignment: dict[int, int] = {}
-    for resource in resources:
-        schedule = schedules.schedule_of(resource)
-        if schedule is None:
-            continue
-        if schedule.pk not in rules:
-            try:
-                compiled = cached_compile(schedule.to_spec())
-            except ScheduleError:
-                logger.warning("Schedule %s (%s) is invalid; its machines are left alone.", schedule.pk, schedule.name)
-                continue
-            rules[schedule.pk] = planner.ScheduleRules(
-                name=schedule.name,
-                compiled=compiled,
-                enforced=schedule.enforced,
-                retain_running=schedule.retain_running,
-                stop_new_instances=schedule.stop_new_instances,
-            )
-        assignment[id(resource)] = schedule.pk
-    return rules, assignment
 
 
 def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: bool = False) -> AccountResult:
@@ -163,34 +136,16 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
 def _plan(
     account: CloudAccount, resources: list[Resource], schedules: ScheduleBook, at: dt.datetime, *, now: dt.datetime
 ) -> list[tuple[Resource, planner.Decision]]:
-    rules, assignment = _rules(schedules, resources)
-    pks = [r.pk for r in resources if r.pk is not None]
-    overrides: dict[int, planner.OverrideView] = {}
-    if pks:
-        active = Override.objects.filter(
-            resource__account=account, cancelled_at__isnull=True, until__gt=at
-        ).order_by("resource_id", "-created_at")
-        for override in active:
-            overrides.setdefault(override.resource_id, planner.OverrideView(state=override.state, until=override.until))
-    views = []
-    by_key: dict[int, Resource] = {}
-    for resource in resources:
-        by_key[id(resource)] = resource
-        views.append(
-            planner.ResourceView(
-                key=id(resource),
-                state=resource.state,
-                desired_state=resource.desired_state,
-                retained_running=resource.retained_running,
-                schedule=assignment.get(id(resource)),
-                asg_name=resource.asg_name,
-                retry_after=resource.retry_after,
-                failures=resource.failures,
-                last_failure=resource.last_failure,
-            )
-        )
-    override_by_key = {id(r): overrides[r.pk] for r in resources if r.pk in overrides}
-    return [(by_key[d.key], d) for d in planner.plan(views, rules, override_by_key, at, now=now)]
+    """What the tick does, from the resolver every page and command asks too."""
+    explained = resolver.explain(
+        resources,
+        books={account.tenant_id: schedules},
+        overrides=resolver.active_overrides((r.pk for r in resources), at=at),
+        at=at,
+        now=now,
+        next_changes=False,
+    )
+    return [(e.resource, e.decision) for e in explained if e.decision.action is not None or e.decision.changes]
 
 
 def _execute_and_record(

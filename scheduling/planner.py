@@ -26,6 +26,8 @@ from scheduling.periods import CompiledSchedule
 
 RUNNING, STOPPED, ANY = "running", "stopped", "any"
 START, STOP, SKIP = "start", "stop", "skip"
+# Decisions people ask about most; the resolver adds when and until when.
+MANUAL_START, MANUAL_STOP = "manual_start", "manual_stop"
 
 # Heading where we want them: nothing to do. Heading elsewhere: wait a tick.
 RUNNING_STATES = frozenset({"running", "pending"})
@@ -61,18 +63,27 @@ class ResourceView:
 class OverrideView:
     state: str
     until: dt.datetime
+    by: str = ""  # who snoozed it
+    note: str = ""  # their reason
 
 
 @dataclass(frozen=True)
 class Decision:
-    """`action` None = only the stored state changes. For start/stop, the
-    stored fields apply on success; for skip and None they apply at once."""
+    """What the tick does with one machine, and why.
+
+    `action` None = no AWS call (`changes` says whether the stored fields
+    change). For start/stop, the stored fields apply on success; for skip and
+    None they apply at once. `wanted` is what the snooze or schedule wants
+    now (running / stopped / any; None when nothing applies)."""
 
     key: Hashable
     action: str | None
     reason: str
     desired_state: str
     retained_running: bool
+    wanted: str | None = None
+    changes: bool = True
+    code: str = ""
 
 
 def plan(
@@ -87,14 +98,22 @@ def plan(
 
     `at` is the instant schedules are evaluated for; `now` (default `at`) the
     real time, against which per-machine backoff is measured."""
+    return [d for d in explain(resources, schedules, overrides, at, now=now) if d.action is not None or d.changes]
+
+
+def explain(
+    resources: Iterable[ResourceView],
+    schedules: Mapping[Hashable, ScheduleRules],
+    overrides: Mapping[Hashable, OverrideView],
+    at: dt.datetime,
+    *,
+    now: dt.datetime | None = None,
+) -> list[Decision]:
+    """A decision for every resource, with its reason, including "nothing to
+    do" ones: the tick (through `plan`) and every page read the same answer."""
     wanted = {key: rules.compiled.desired_state(at) for key, rules in schedules.items()}
     now = now or at
-    decisions = []
-    for resource in resources:
-        decision = _decide(resource, schedules, wanted, overrides.get(resource.key), now)
-        if decision is not None:
-            decisions.append(decision)
-    return decisions
+    return [_decide(resource, schedules, wanted, overrides.get(resource.key), now) for resource in resources]
 
 
 def _decide(
@@ -103,66 +122,78 @@ def _decide(
     wanted: Mapping[Hashable, str],
     override: OverrideView | None,
     now: dt.datetime,
-) -> Decision | None:
-    if r.state in NEVER_ACT:
-        return None
+) -> Decision:
+    def nothing(reason: str, wanted_now: str | None) -> Decision:
+        return Decision(r.key, None, reason, r.desired_state, r.retained_running, wanted=wanted_now, changes=False)
+
     if override is not None:
         desired = override.state
         enforced, retain, stop_new = True, False, True
-        why = f"snoozed: keep {override.state} until {override.until:%Y-%m-%d %H:%M %Z}".rstrip()
+        by = f" by {override.by}" if override.by else ""
+        note = f" ({override.note})" if override.note else ""
+        why = f"snoozed{by} until {override.until:%Y-%m-%d %H:%M %Z}{note}: keep {override.state}"
     elif r.schedule is not None and r.schedule in schedules:
         rules = schedules[r.schedule]
         desired = wanted[r.schedule]
         enforced, retain, stop_new = rules.enforced, rules.retain_running, rules.stop_new_instances
         why = f"schedule {rules.name}"
     else:
-        return None
+        return nothing("not scheduled", None)
+    if r.state in NEVER_ACT:
+        return nothing(f"{r.state}: never acted on", desired)
     if desired == ANY:
-        return None
+        return nothing(f"{why}: no change wanted now (neither a start nor a stop applies)", desired)
 
     first_seen = r.desired_state == ""
     transition = r.desired_state != desired
 
-    def unchanged_unless(new_retained: bool) -> Decision | None:
-        if r.desired_state == desired and r.retained_running == new_retained:
-            return None
-        return Decision(r.key, None, why, desired, new_retained)
+    def decide(action: str | None, reason: str, new_desired: str, new_retained: bool, code: str = "") -> Decision:
+        changes = (new_desired, new_retained) != (r.desired_state, r.retained_running)
+        return Decision(r.key, action, reason, new_desired, new_retained, wanted=desired, changes=changes, code=code)
 
     if desired == RUNNING:
         if r.state in RUNNING_STATES:
             # Already running when its period began: someone started it early.
             retained = r.retained_running or (transition and not first_seen and r.state == "running")
-            return unchanged_unless(retained)
+            return decide(None, f"{why}: running, as wanted", desired, retained)
         if not (enforced or transition):
-            return None  # stopped by hand during its period: respected
+            return decide(None, f"{why}: stopped by hand during its running period; the schedule is not enforced, "
+                                "so it stays stopped until the next transition", r.desired_state, r.retained_running,
+                          MANUAL_STOP)
         return _act(r, START, desired, f"{why}: {'enforced ' if enforced and not transition else ''}running period",
                     retained=False, now=now)
 
     # desired == STOPPED
     if r.state in STOPPED_STATES:
-        return unchanged_unless(False)
+        return decide(None, f"{why}: stopped, as wanted", desired, False)
     if first_seen and not enforced and not stop_new:
-        return Decision(r.key, None, f"{why}: first seen outside its period; stop_new_instances is off", desired, False)
+        return decide(None, f"{why}: first seen outside its period; stop_new_instances is off", desired, False)
     if not (enforced or transition):
-        return None  # started by hand outside its period: respected
+        return decide(None, f"{why}: started by hand outside its running period; the schedule is not enforced, "
+                            "so it stays running until the next transition", r.desired_state, r.retained_running,
+                      MANUAL_START)
     if retain and r.retained_running and not enforced:
-        return Decision(
-            r.key, SKIP, f"{why}: retain_running — it was already running when its period began", desired, False
-        )
+        return decide(SKIP, f"{why}: retain_running — it was already running when its period began", desired, False)
     label = "first seen outside its period" if first_seen else ("enforced stop" if not transition else "period ended")
     return _act(r, STOP, desired, f"{why}: {label}", retained=False, now=now)
 
 
 def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: bool, now: dt.datetime) -> Decision:
+    def skip(why: str, new_desired: str, new_retained: bool) -> Decision:
+        changes = (new_desired, new_retained) != (r.desired_state, r.retained_running)
+        return Decision(r.key, SKIP, why[:300], new_desired, new_retained, wanted=desired, changes=changes)
+
     if r.asg_name:
         # Stopping an Auto Scaling member makes the group replace it.
-        return Decision(r.key, SKIP, f"managed by Auto Scaling group {r.asg_name}", desired, retained)
+        return skip(f"part of Auto Scaling group {r.asg_name}: never parked one by one", desired, retained)
     if r.state not in SETTLED:
         # In transition (pending/stopping): the stored state stays, so next tick retries.
-        return Decision(r.key, SKIP, f"in transition ({r.state}); retried next tick", r.desired_state, r.retained_running)
+        return skip(f"in transition ({r.state}); retried next tick", r.desired_state, r.retained_running)
     if r.retry_after is not None and now < r.retry_after:
         # Failed before for a reason of its own: the stored state stays, so
         # the decision is retried once the backoff ends (or its state changes).
-        why = f"backing off after {r.failures} failed {action}(s) ({r.last_failure}); next try after {r.retry_after:%Y-%m-%d %H:%M %Z}"
-        return Decision(r.key, SKIP, why[:300], r.desired_state, r.retained_running)
-    return Decision(r.key, action, reason, desired, retained)
+        return skip(
+            f"backing off after {r.failures} failed {action}(s) ({r.last_failure}); "
+            f"next try after {r.retry_after:%Y-%m-%d %H:%M %Z}", r.desired_state, r.retained_running,
+        )
+    return Decision(r.key, action, reason, desired, retained, wanted=desired)

@@ -99,6 +99,40 @@ class CompiledSchedule:
                 best = RUNNING
         return _NAMES[best]
 
+    def next_change(self, at: dt.datetime, *, horizon_days: int = 400) -> tuple[dt.datetime, State] | None:
+        """The first instant after `at` at which `desired_state` differs from its
+        value at `at`, and the new state (None: no change within the horizon).
+
+        The state can only change at a period's begin or end (or a minute after
+        it, through the adjacency rule) or at a local midnight (day filters), so
+        only those instants are evaluated, day by day."""
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise NaiveDatetimeError(f"'at' must be timezone-aware, got naive {at.isoformat()}")
+        if self.override is not None or not self.periods:
+            return None
+        now_state = self.desired_state(at)
+        offsets = sorted({0} | {
+            t + extra
+            for p in self.periods
+            for t in (p.begin, p.end) if t is not None
+            for extra in (0, 60)
+        })
+        utc = at.astimezone(dt.timezone.utc)
+        day = at.astimezone(self.zone).date()
+        for _ in range(horizon_days + 1):
+            midnight = dt.datetime.combine(day, dt.time(0), tzinfo=self.zone)
+            for offset in offsets:
+                # Wall-clock arithmetic in the zone, then the real instant (DST-safe).
+                local = midnight + dt.timedelta(seconds=offset)
+                candidate = local.replace(tzinfo=None).replace(tzinfo=self.zone).astimezone(dt.timezone.utc)
+                if candidate <= utc:
+                    continue
+                state = self.desired_state(candidate)
+                if state != now_state:
+                    return candidate, state
+            day += _DAY
+        return None
+
     def _local_state(self, local: dt.datetime) -> int:
         best = STOPPED
         for p in self.periods:

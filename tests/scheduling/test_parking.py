@@ -142,7 +142,7 @@ def test_asg_members_are_reported_not_stopped(acme, standin):
     result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
     assert (result.planned, result.skipped) == (0, 1)
     action = ParkingAction.objects.get()
-    assert action.reason == "managed by Auto Scaling group web" and action.outcome == "skipped"
+    assert action.reason == "part of Auto Scaling group web: never parked one by one" and action.outcome == "skipped"
     assert states(ACME_ACCOUNT, "us-east-1")[member] == "running"
 
 

@@ -75,7 +75,7 @@ def test_first_seen_running_machine_is_not_retained():
 
 def test_asg_reason_names_the_group():
     decision = decide(state="running", stored="running", asg="web-asg")
-    assert decision.reason == "managed by Auto Scaling group web-asg"
+    assert decision.reason == "part of Auto Scaling group web-asg: never parked one by one"
 
 
 @pytest.mark.parametrize("override_state, state, action", [("running", "stopped", "start"), ("stopped", "running", "stop")])

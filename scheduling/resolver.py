@@ -1,0 +1,233 @@
+"""One answer per machine: which schedule it follows and from where, which
+snooze is active, what the tick does now and why, and what changes next.
+
+The tick (`scheduling.parking`), the admin, every self-service page and
+`manage.py explain_resource` all ask `explain`/`resources_explain`, so what a
+person reads is what the worker does. The decision itself is the planner's
+(`scheduling.planner.explain`, pure); this module gathers its inputs in a
+bounded number of queries (schedules with their periods, active snoozes) and
+adds what people ask next: where the schedule comes from and when it changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduling import planner
+from scheduling.inventory import ScheduleBook, usable_schedules
+from scheduling.models import Override, Resource, Schedule
+from scheduling.periods import ScheduleError
+from scheduling.periods.engine import CompiledSchedule, cached_compile
+
+logger = logging.getLogger(__name__)
+
+SOURCE_EXPLICIT, SOURCE_TAG, SOURCE_NONE = "explicit", "tag", "none"
+
+
+@dataclass(frozen=True)
+class NextChange:
+    """When the wanted state changes next (a snooze's end, or the schedule's next transition)."""
+
+    at: dt.datetime  # UTC
+    state: str
+    zone: str
+
+    @property
+    def local(self) -> dt.datetime:
+        return self.at.astimezone(ZoneInfo(self.zone))
+
+    def label(self) -> str:
+        return f"{self.state} at {self.local:%a %Y-%m-%d %H:%M} {self.zone}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    resource: Resource
+    decision: planner.Decision
+    schedule: Schedule | None
+    schedule_source: str  # explicit | tag | none
+    override: Override | None
+    next_change: NextChange | None
+    reason: str
+
+    @property
+    def action(self) -> str:
+        """What the tick does now: start | stop | skip | none."""
+        return self.decision.action or "none"
+
+    @property
+    def desired(self) -> str | None:
+        """What the snooze or schedule wants now: running | stopped | any (None: nothing applies)."""
+        return self.decision.wanted
+
+    @property
+    def differs(self) -> bool:
+        """Its AWS state is not what its schedule or snooze wants now."""
+        wanted = self.desired
+        if wanted not in (planner.RUNNING, planner.STOPPED):
+            return False
+        settled = planner.RUNNING_STATES if wanted == planner.RUNNING else planner.STOPPED_STATES
+        return self.resource.state not in settled
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "resource_id": self.resource.resource_id,
+            "region": self.resource.region,
+            "state": self.resource.state,
+            "schedule": self.schedule.name if self.schedule is not None else None,
+            "schedule_source": self.schedule_source,
+            "desired": self.desired,
+            "action": self.action,
+            "reason": self.reason,
+            "override": None if self.override is None else {
+                "state": self.override.state,
+                "until": self.override.until.astimezone(dt.UTC).isoformat(),
+                "by": self.override.created_by_label,
+                "reason": self.override.reason,
+            },
+            "next_change": None if self.next_change is None else {
+                "at": self.next_change.at.astimezone(dt.UTC).isoformat(),
+                "state": self.next_change.state,
+                "local": self.next_change.local.isoformat(),
+                "timezone": self.next_change.zone,
+            },
+        }
+
+
+def active_overrides(resource_pks: Iterable[int], *, at: dt.datetime) -> dict[int, Override]:
+    """The snooze in force for each resource at `at` (the newest wins): one query.
+    Every reader of snoozes — the tick, pages, admin, commands — uses this."""
+    pks = [pk for pk in resource_pks if pk is not None]
+    if not pks:
+        return {}
+    found: dict[int, Override] = {}
+    for override in Override.objects.active(at=at).filter(resource__in=pks).order_by("resource_id", "-created_at"):
+        found.setdefault(override.resource_id, override)
+    return found
+
+
+def _compiled(schedule: Schedule, cache: dict[int, CompiledSchedule | None]) -> CompiledSchedule | None:
+    if schedule.pk not in cache:
+        try:
+            cache[schedule.pk] = cached_compile(schedule.to_spec())
+        except ScheduleError:
+            logger.warning("Schedule %s (%s) is invalid; its machines are left alone.", schedule.pk, schedule.name)
+            cache[schedule.pk] = None
+    return cache[schedule.pk]
+
+
+def explain(
+    resources: Sequence[Resource],
+    *,
+    books: Mapping[int, ScheduleBook],
+    overrides: Mapping[int, Override],
+    at: dt.datetime,
+    now: dt.datetime | None = None,
+    next_changes: bool = True,
+) -> list[Explanation]:
+    """Explain `resources` (with `account` loaded) at `at`, in order; pure but
+    for the schedules' compilation. `books` maps tenant id → its ScheduleBook."""
+    compiled: dict[int, CompiledSchedule | None] = {}
+    rules: dict[int, planner.ScheduleRules] = {}
+    views: list[planner.ResourceView] = []
+    schedule_of: list[Schedule | None] = []
+    override_views: dict[int, planner.OverrideView] = {}
+    only_book = next(iter(books.values())) if len(books) == 1 else None
+
+    def book_of(resource: Resource) -> ScheduleBook:
+        # One tenant (the tick): no need to load each resource's account.
+        return only_book if only_book is not None else books[resource.account.tenant_id]
+
+    for index, resource in enumerate(resources):
+        schedule = book_of(resource).schedule_of(resource)
+        schedule_of.append(schedule)
+        key = None
+        if schedule is not None and (program := _compiled(schedule, compiled)) is not None:
+            key = schedule.pk
+            rules.setdefault(key, planner.ScheduleRules(
+                name=schedule.name, compiled=program, enforced=schedule.enforced,
+                retain_running=schedule.retain_running, stop_new_instances=schedule.stop_new_instances,
+            ))
+        override = overrides.get(resource.pk) if resource.pk is not None else None
+        if override is not None:
+            override_views[index] = planner.OverrideView(
+                state=override.state, until=override.until, by=override.created_by_label, note=override.reason
+            )
+        views.append(planner.ResourceView(
+            key=index, state=resource.state, desired_state=resource.desired_state,
+            retained_running=resource.retained_running, schedule=key, asg_name=resource.asg_name,
+            retry_after=resource.retry_after, failures=resource.failures, last_failure=resource.last_failure,
+        ))
+    decisions = planner.explain(views, rules, override_views, at, now=now)
+    explanations = []
+    for resource, decision, schedule in zip(resources, decisions, schedule_of, strict=True):
+        override = overrides.get(resource.pk) if resource.pk is not None else None
+        program = compiled.get(schedule.pk) if schedule is not None else None
+        upcoming = _next_change(override, schedule, program, at) if next_changes else None
+        explanations.append(Explanation(
+            resource=resource, decision=decision, schedule=schedule,
+            schedule_source=SOURCE_EXPLICIT if resource.schedule_id else (SOURCE_TAG if schedule is not None else SOURCE_NONE),
+            override=override, next_change=upcoming,
+            reason=_reason(resource, decision, schedule, program, upcoming),
+        ))
+    return explanations
+
+
+def _next_change(
+    override: Override | None, schedule: Schedule | None, program: CompiledSchedule | None, at: dt.datetime
+) -> NextChange | None:
+    if override is not None:
+        after = program.desired_state(override.until) if program is not None else "not scheduled"
+        return NextChange(at=override.until, state=after, zone=schedule.timezone if schedule is not None else "UTC")
+    if program is None or schedule is None:
+        return None
+    found = program.next_change(at)
+    return None if found is None else NextChange(at=found[0], state=found[1], zone=schedule.timezone)
+
+
+def _reason(
+    resource: Resource,
+    decision: planner.Decision,
+    schedule: Schedule | None,
+    program: CompiledSchedule | None,
+    upcoming: NextChange | None,
+) -> str:
+    reason = decision.reason
+    if schedule is None and decision.wanted is None:
+        if resource.schedule_tag and resource.schedule_id is None:
+            return f"its tag names a schedule '{resource.schedule_tag}' that does not exist"
+        return "not scheduled: no schedule assigned and no schedule tag"
+    if schedule is not None and program is None and decision.wanted is None:
+        return f"schedule {schedule.name} is invalid: its machines are left alone"
+    if decision.code in (planner.MANUAL_START, planner.MANUAL_STOP):
+        if decision.code == planner.MANUAL_START and resource.launch_time is not None:
+            reason = reason.replace("started by hand", f"started by hand at {resource.launch_time:%Y-%m-%d %H:%M %Z}", 1)
+        if upcoming is not None:
+            reason = f"{reason} ({upcoming.label()})"
+    return reason
+
+
+def books_for(tenant_ids: Iterable[int]) -> dict[int, ScheduleBook]:
+    """Each tenant's ScheduleBook: two queries (schedules, periods) for all of them."""
+    tenant_ids = set(tenant_ids)
+    rows = usable_schedules(tenant_ids)
+    return {tenant_id: ScheduleBook.from_rows(rows, tenant_id=tenant_id) for tenant_id in tenant_ids}
+
+
+def resources_explain(
+    resources: Iterable[Resource], *, at: dt.datetime, now: dt.datetime | None = None
+) -> dict[int, Explanation]:
+    """Explanations keyed by resource pk, for pages and commands: three queries
+    whatever the number of resources (schedules, periods, snoozes)."""
+    resources = list(resources)
+    if not resources:
+        return {}
+    books = books_for(r.account.tenant_id for r in resources)
+    overrides = active_overrides((r.pk for r in resources), at=at)
+    explained = explain(resources, books=books, overrides=overrides, at=at, now=now)
+    return {e.resource.pk: e for e in explained}
