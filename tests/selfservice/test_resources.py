@@ -217,3 +217,14 @@ def test_next_never_leads_off_site(acme_client, acme_account):
         resource_url(resource, "scheduling:resource_snooze_cancel"), {"next": "https://evil.example/phish"}
     )
     assert response["Location"] == resource_url(resource)
+
+
+@pytest.mark.parametrize("hostile", ["overview", "admin:index", "login", "//evil.test/x", "/\\evil.test", "/\t/evil.test", "javascript:alert(1)"])
+def test_next_is_only_ever_a_local_path_never_a_view_name(acme_client, acme_account, hostile):
+    # "overview" was handed to redirect(), reversed as a view name: NoReverseMatch, a 500.
+    (resource,) = make_resources(acme_account, 1)
+    for name in ("scheduling:resource_snooze_cancel", "scheduling:resource_assign"):
+        response = acme_client.post(resource_url(resource, name), {"next": hostile, "schedule": ""})
+        assert response.status_code == 302 and response["Location"] == resource_url(resource), (name, hostile)
+    page = acme_client.get(resource_url(resource) + "?next=" + hostile).content.decode()
+    assert f'value="{hostile}"' not in page
