@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from portal.admin_helpers import ReadOnlyAdmin
+from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.selectors import desired_now
@@ -104,7 +104,7 @@ class PeriodInline(admin.TabularInline):
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(ParkwayModelAdmin):
     list_display = ("name", "owner", "summary", "enforced")
     list_filter = (ScopeFilter, "tenant")
     list_select_related = ("tenant",)
@@ -234,7 +234,7 @@ class ResourceForm(forms.ModelForm):
 
 
 @admin.register(Resource)
-class ResourceAdmin(admin.ModelAdmin):
+class ResourceAdmin(ParkwayModelAdmin):
     form = ResourceForm
     list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
     list_filter = (

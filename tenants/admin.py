@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from portal.admin_helpers import ReadOnlyAdmin
+from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from tenants import services
 from tenants.emails import tenant_email_migration_instructions
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
@@ -57,7 +57,7 @@ class AccountInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ParkwayModelAdmin):
     list_display = ("name", "slug", "account_count", "legacy_count", "created_at")
     search_fields = ("name", "slug", "contact_emails", "accounts__account_id")
     prepopulated_fields = {"slug": ("name",)}
@@ -212,7 +212,7 @@ class CredentialInline(admin.TabularInline):
 
 
 @admin.register(CloudAccount)
-class CloudAccountAdmin(admin.ModelAdmin):
+class CloudAccountAdmin(ParkwayModelAdmin):
     list_display = ("account_id", "name", "tenant", "auth_method", "status", "last_verified_at", "short_error")
     list_filter = (AuthMethodFilter, "status", "partition")
     list_select_related = ("tenant",)

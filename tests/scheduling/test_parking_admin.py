@@ -186,3 +186,16 @@ def test_resources_are_found_by_id_name_and_tag_value(staff_client, acme):
     ]:
         body = staff_client.get(url, {"q": query}).content.decode()
         assert found in body and hidden not in body, query
+
+
+@pytest.mark.parametrize("hostile", ["abc", "²", "99999999999999999999999", "1,2", "-1"])
+def test_a_malformed_schedule_id_in_resource_admin_is_a_form_error(staff_client, acme, hostile):
+    # The autocomplete widget redrew the refused form by querying "abc" as an id: a 500.
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="")
+    resource = Resource.objects.get()
+    response = staff_client.post(reverse("admin:scheduling_resource_change", args=[resource.pk]), {"schedule": hostile})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    resource.refresh_from_db()
+    assert resource.schedule is None
