@@ -205,7 +205,7 @@ def test_a_report_that_fails_after_the_run_exits_3_with_the_summary(fleet, tmp_p
         return real_verify(plan, actor)
 
     monkeypatch.setattr(migration_services, "_verify", verify_then_lose_the_folder)
-    code, out = run("--tenant", "acme", "--report", str(folder / "r.csv"))
+    code, out = run("--tenant", "acme", "--concurrency", "1", "--report", str(folder / "r.csv"))
     assert code == 3, out
     assert "Summary" in out and "could not be written" in out
     assert kinds()[ACME_ACCOUNT] == "role" and kinds()["111111111112"] == "role"
