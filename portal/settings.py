@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
     "tenants",
     "scheduling",
 ]
@@ -44,6 +45,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out account or client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -155,6 +164,25 @@ PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
 # Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
 PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
+
+# --- Sign-in lockout (django-axes, tenants/signin.py) ------------------------
+# Failed sign-ins are counted in the database, so every web process shares the
+# count. Either the username or the client address reaching the limit locks
+# sign-ins for it until the cool-off has passed (each attempt during a lockout
+# restarts it); staff unlock from the admin (Axes › Access attempts › Unlock).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("PARKWAY_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PARKWAY_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A successful sign-in must not clear the count: it would clear every username's
+# failures from that address, and an attacker with an account of their own could reset it.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "tenants.signin.signin_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tenants.signin.signin_client_ip"
+AXES_ENABLE_ADMIN = False  # tenants/admin.py registers the models with an audited "Unlock"
+# Reverse proxies in front of Parkway that append the client's address to
+# X-Forwarded-For (0: clients connect directly and REMOTE_ADDR is theirs).
+PARKWAY_TRUSTED_PROXIES = env.int("PARKWAY_TRUSTED_PROXIES", default=0)
 
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is

@@ -6,4 +6,10 @@ class TenantsConfig(AppConfig):
     name = "tenants"
 
     def ready(self) -> None:
+        from axes.signals import user_locked_out
+
         from tenants import checks  # noqa: F401  (registers system checks)
+        from tenants.signin import on_user_locked_out
+
+        # A sign-in lockout is an audit event (tenants.signin).
+        user_locked_out.connect(on_user_locked_out, dispatch_uid="tenants.signin.on_user_locked_out")

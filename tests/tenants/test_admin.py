@@ -1,7 +1,9 @@
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
@@ -180,3 +182,33 @@ def test_edit_account_regions_is_audited(staff_client, acme):
     assert account.regions == ["us-east-1", "eu-west-1"] and account.name == "Prod"
     event = AuditEvent.objects.get(action="account.updated")
     assert event.details["regions"] == {"before": ["us-east-1"], "after": ["us-east-1", "eu-west-1"]}
+
+
+def test_staff_unlock_a_locked_out_sign_in_from_the_admin_audited(client, staff, acme_member, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for attempt in range(3):
+        client.post(reverse("login"), {"username": "alice", "password": f"guess-{attempt}"}, REMOTE_ADDR="203.0.113.7")
+    assert client.post(reverse("login"), {"username": "alice", "password": "pw"}, REMOTE_ADDR="203.0.113.7").status_code == 429
+
+    operator = Client()
+    operator.force_login(staff)
+    changelist = reverse("admin:axes_accessattempt_changelist")
+    page = operator.get(changelist + "?locked_out=yes").content.decode()
+    assert "alice" in page and "Locked Out" in page
+    attempt = AccessAttempt.objects.get(username="alice")
+    response = operator.post(changelist, {"action": "unlock", ACTION_CHECKBOX_NAME: [attempt.pk]}, follow=True)
+    assert "Unlocked: 1 record(s)" in response.content.decode()
+
+    assert client.post(reverse("login"), {"username": "alice", "password": "pw"}, REMOTE_ADDR="203.0.113.7").status_code == 302
+    event = AuditEvent.objects.get(action="auth.unlocked")
+    assert event.actor == staff and event.details["attempts"][0]["username"] == "alice"
+
+
+def test_deleting_an_access_attempt_is_an_audited_unlock(staff_client, acme_member):
+    attempt = AccessAttempt.objects.create(
+        username="alice", ip_address="203.0.113.7", user_agent="x", get_data="", post_data="", http_accept="",
+        path_info="/accounts/login/", failures_since_start=12,
+    )
+    response = staff_client.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not AccessAttempt.objects.exists()
+    assert AuditEvent.objects.get(action="auth.unlocked").details["count"] == 1
