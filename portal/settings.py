@@ -39,11 +39,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one, so that every response gets the header, errors included.
+    "portal.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.security.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -117,6 +120,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy is portal.security's (a strict one, on every response).
+
+# Customers' sessions: a persistent cookie of this many seconds (Django's default
+# is 14 days). Staff sessions end when the browser closes, and after
+# PARKWAY_STAFF_SESSION_SECONDS at the latest (portal.security.StaffSessionMiddleware).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+PARKWAY_STAFF_SESSION_SECONDS = env.int("PARKWAY_STAFF_SESSION_SECONDS", default=8 * 3600)
 
 LOGGING = {
     "version": 1,

@@ -50,6 +50,11 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"SECRET_KEY": ""}, "tenants.E005"),
         ({"PARKWAY_AWS_RETRY_MODE": "yolo"}, "tenants.E007"),
         ({"PARKWAY_ASSUME_ROLE_SECONDS": "60"}, "tenants.E008"),
+        ({"PARKWAY_LOGIN_FAILURE_LIMIT": "0"}, "tenants.E009"),
+        ({"PARKWAY_LOGIN_COOLOFF_MINUTES": "0"}, "tenants.E010"),
+        ({"PARKWAY_STAFF_SESSION_SECONDS": "0"}, "tenants.E011"),
+        ({"SESSION_COOKIE_AGE": "5"}, "tenants.E011"),
+        ({"PARKWAY_TRUSTED_PROXIES": "-1"}, "tenants.E012"),
     ],
 )
 def test_misconfiguration_is_a_named_check_error(override, check_id):
