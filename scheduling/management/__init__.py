@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from tenants.models import Tenant
-from tenants.validation import TENANT_SLUG_RE
+from tenants.validation import ACCOUNT_ID_RE, TENANT_SLUG_RE
 
 
 def tenant_for_slug(slug: str | None) -> Tenant | None:
@@ -16,3 +16,10 @@ def tenant_for_slug(slug: str | None) -> Tenant | None:
     if tenant is None:
         raise CommandError(f"No tenant with slug {slug!r}. Leave out --tenant for the global templates.")
     return tenant
+
+
+def check_account_ids(account_ids: list[str] | None) -> None:
+    """``--account`` values are AWS account IDs (a NUL byte in a query is an error on PostgreSQL)."""
+    malformed = [a for a in account_ids or [] if not ACCOUNT_ID_RE.fullmatch(a)]
+    if malformed:
+        raise CommandError(f"Not a 12-digit AWS account ID: {', '.join(map(repr, malformed))}.")
