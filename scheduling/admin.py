@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
+from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.selectors import desired_now
 from scheduling.periods import ScheduleError, summarize, week_grid
@@ -100,6 +101,7 @@ class ScopeFilter(admin.SimpleListFilter):
 class PeriodInline(admin.TabularInline):
     model = Period
     extra = 1
+    max_num = MAX_PERIODS  # as on the self-service page
     fields = ("begintime", "endtime", "weekdays", "monthdays", "months")
 
 

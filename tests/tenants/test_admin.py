@@ -7,6 +7,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
+from portal.admin_helpers import INLINE_FORMS_LIMIT
 from tenants import demo, services
 from tenants.models import AuditEvent, CloudAccount, Tenant
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
@@ -212,3 +213,53 @@ def test_deleting_an_access_attempt_is_an_audited_unlock(staff_client, acme_memb
     response = staff_client.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
     assert response.status_code == 302 and not AccessAttempt.objects.exists()
     assert AuditEvent.objects.get(action="auth.unlocked").details["count"] == 1
+
+
+@pytest.mark.parametrize("selected", ["²", "abc", "99999999999999999999999", "-1"])
+def test_an_action_on_a_malformed_selection_is_refused_with_a_message(staff_client, selected):
+    # Django filtered pk__in=<the ticked ids> as they came: "²" was a ValueError, a 500.
+    make_fleet(0, 2)
+    response = staff_client.post(
+        reverse("admin:tenants_cloudaccount_changelist"),
+        {"action": "test_connection", ACTION_CHECKBOX_NAME: [selected], "index": "0"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "not one of these rows; nothing was done" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_at__year=99999999999999999999999",  # datetime() raised OverflowError
+        "created_at__year=2026&created_at__month=99999999999",
+        "tenant__id__exact=99999999999999999999999",
+        "account__id__in=1,99999999999999999999999",
+    ],
+)
+def test_audit_log_filters_with_numbers_no_column_holds_show_the_error_page(staff_client, query):
+    url = reverse("admin:tenants_auditevent_changelist")
+    response = staff_client.get(f"{url}?{query}")
+    assert response.status_code == 302 and response["Location"] == f"{url}?e=1"
+
+
+def test_the_user_admin_refuses_a_group_id_no_column_holds(staff_client):
+    # Django's own user list and group form, with the site's strict ids.
+    changelist = reverse("admin:auth_user_changelist")
+    assert staff_client.get(changelist, {"groups__id__exact": "99999999999999999999999"})["Location"] == f"{changelist}?e=1"
+    response = staff_client.post(reverse("admin:auth_group_add"), {"name": "ops", "permissions": ["99999999999999999999999"]})
+    assert response.status_code == 200 and "is not a valid value" in response.content.decode()
+
+
+def test_tenant_form_with_an_absurd_number_of_inline_forms_builds_at_most_the_limit(staff_client):
+    response = staff_client.post(
+        reverse("admin:tenants_tenant_add"),
+        {
+            "name": "", "slug": "", "contact_emails": "",
+            "memberships-TOTAL_FORMS": "99999999999999999999", "memberships-INITIAL_FORMS": "0",
+            "accounts-TOTAL_FORMS": "0", "accounts-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 200
+    (formset,) = [f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "memberships"]
+    assert len(formset.formset.forms) <= INLINE_FORMS_LIMIT
