@@ -10,8 +10,9 @@ and a redirect target a client chose is a local path, never a view name —
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.utils.http import url_has_allowed_host_and_scheme
 
 # BigAutoField = PostgreSQL bigint; 18 digits always fit, so the regex bounds the work.
@@ -48,3 +49,23 @@ def local_url(candidate: object, *, request: HttpRequest) -> str | None:
     if not url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return None
     return candidate
+
+
+class RejectNulCharactersMiddleware:
+    """No page of ours takes a NUL character, and PostgreSQL refuses one in any
+    text it stores or compares (an admin filter such as ?region__exact=a%00b
+    was a DataError, a 500). A request with one in its path, query string or
+    form is answered 400 before any view runs; Django's forms already refuse
+    NUL in their fields, this covers what is not a form (filters, lookups, ids)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path_info or _has_nul(request.GET) or (request.method == "POST" and _has_nul(request.POST)):
+            return HttpResponseBadRequest("Bad request: a NUL character (%00) is not allowed here.", content_type="text/plain")
+        return self.get_response(request)
+
+
+def _has_nul(data: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values) for key, values in data.lists())

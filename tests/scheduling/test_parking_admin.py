@@ -199,3 +199,10 @@ def test_a_malformed_schedule_id_in_resource_admin_is_a_form_error(staff_client,
     assert "Select a valid choice" in response.content.decode()
     resource.refresh_from_db()
     assert resource.schedule is None
+
+
+@pytest.mark.parametrize("query", ["region__exact=a%00b", "q=i-%00", "schedule__id__exact=%00"])
+def test_a_nul_character_in_a_resource_filter_is_a_bad_request(staff_client, acme, query):
+    # PostgreSQL refuses NUL in any text it compares: this was a DataError, a 500.
+    response = staff_client.get(reverse("admin:scheduling_resource_changelist") + "?" + query)
+    assert response.status_code == 400

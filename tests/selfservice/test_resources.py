@@ -228,3 +228,8 @@ def test_next_is_only_ever_a_local_path_never_a_view_name(acme_client, acme_acco
         assert response.status_code == 302 and response["Location"] == resource_url(resource), (name, hostile)
     page = acme_client.get(resource_url(resource) + "?next=" + hostile).content.decode()
     assert f'value="{hostile}"' not in page
+
+
+@pytest.mark.parametrize("query", {"region": "us-east-1\x00", "q": "\x00"}.items())
+def test_a_nul_character_in_a_query_is_a_bad_request(acme_client, acme_account, query):
+    assert acme_client.get(RESOURCES, dict([query])).status_code == 400
