@@ -114,7 +114,7 @@ def test_choosing_a_tenant_redirects_only_to_a_local_path(client, acme_member, a
     assert chosen.status_code == 302 and chosen["Location"] == reverse("tenants:overview")
 
 
-@pytest.mark.parametrize("tenant", ["²", "1²", "99999999999999999999999", "-1", "", "\x00"])
+@pytest.mark.parametrize("tenant", ["²", "1²", "99999999999999999999999", "-1", "", "abc"])
 def test_choosing_a_tenant_by_a_malformed_id_is_a_404(acme_client, tenant):
     assert acme_client.post(reverse("tenants:choose_tenant"), {"tenant": tenant}).status_code == 404
 
