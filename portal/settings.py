@@ -25,25 +25,38 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.admin_site.ParkwayAdminConfig",  # django.contrib.admin, strict about ids on every page
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
     "tenants",
     "scheduling",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost but one, so that every response gets the header, errors included.
+    "portal.security.ContentSecurityPolicyMiddleware",
+    "portal.untrusted.RejectNulCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.security.StaffSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out account or client before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -108,6 +121,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 X_FRAME_OPTIONS = "DENY"
+# The Content-Security-Policy is portal.security's (a strict one, on every response).
+
+# Customers' sessions: a persistent cookie of this many seconds (Django's default
+# is 14 days). Staff sessions end when the browser closes, and after
+# PARKWAY_STAFF_SESSION_SECONDS at the latest (portal.security.StaffSessionMiddleware).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+PARKWAY_STAFF_SESSION_SECONDS = env.int("PARKWAY_STAFF_SESSION_SECONDS", default=8 * 3600)
 
 LOGGING = {
     "version": 1,
@@ -161,6 +181,25 @@ PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
 # Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
 PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
+
+# --- Sign-in lockout (django-axes, tenants/signin.py) ------------------------
+# Failed sign-ins are counted in the database, so every web process shares the
+# count. Either the username or the client address reaching the limit locks
+# sign-ins for it until the cool-off has passed (each attempt during a lockout
+# restarts it); staff unlock from the admin (Axes › Access attempts › Unlock).
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("PARKWAY_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PARKWAY_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A successful sign-in must not clear the count: it would clear every username's
+# failures from that address, and an attacker with an account of their own could reset it.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "tenants.signin.signin_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tenants.signin.signin_client_ip"
+AXES_ENABLE_ADMIN = False  # tenants/admin.py registers the models with an audited "Unlock"
+# Reverse proxies in front of Parkway that append the client's address to
+# X-Forwarded-For (0: clients connect directly and REMOTE_ADDR is theirs).
+PARKWAY_TRUSTED_PROXIES = env.int("PARKWAY_TRUSTED_PROXIES", default=0)
 
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is

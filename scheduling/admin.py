@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from portal.admin_helpers import ReadOnlyAdmin
+from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
+from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.selectors import desired_now
 from scheduling.periods import ScheduleError, summarize, week_grid
@@ -100,11 +101,12 @@ class ScopeFilter(admin.SimpleListFilter):
 class PeriodInline(admin.TabularInline):
     model = Period
     extra = 1
+    max_num = MAX_PERIODS  # as on the self-service page
     fields = ("begintime", "endtime", "weekdays", "monthdays", "months")
 
 
 @admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
+class ScheduleAdmin(ParkwayModelAdmin):
     list_display = ("name", "owner", "summary", "enforced")
     list_filter = (ScopeFilter, "tenant")
     list_select_related = ("tenant",)
@@ -249,7 +251,7 @@ class ResourceForm(forms.ModelForm):
 
 
 @admin.register(Resource)
-class ResourceAdmin(admin.ModelAdmin):
+class ResourceAdmin(ParkwayModelAdmin):
     form = ResourceForm
     list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
     list_filter = (

@@ -6,18 +6,20 @@ fills each one with another tenant's object, expecting a 404.
 
 from django.urls import path
 
+import portal.converters  # noqa: F401  (registers <id:…>)
+
 from scheduling import views, views_activity
 
 app_name = "scheduling"
 
 urlpatterns = [
     path("resources/", views.resource_list, name="resources"),
-    path("resources/<int:resource_pk>/", views.resource_detail, name="resource"),
-    path("resources/<int:resource_pk>/schedule/", views.resource_assign, name="resource_assign"),
-    path("resources/<int:resource_pk>/snooze/", views.resource_snooze, name="resource_snooze"),
-    path("resources/<int:resource_pk>/snooze/cancel/", views.resource_snooze_cancel, name="resource_snooze_cancel"),
+    path("resources/<id:resource_pk>/", views.resource_detail, name="resource"),
+    path("resources/<id:resource_pk>/schedule/", views.resource_assign, name="resource_assign"),
+    path("resources/<id:resource_pk>/snooze/", views.resource_snooze, name="resource_snooze"),
+    path("resources/<id:resource_pk>/snooze/cancel/", views.resource_snooze_cancel, name="resource_snooze_cancel"),
     path("schedules/", views.schedule_list, name="schedules"),
     path("schedules/new/", views.schedule_create, name="schedule_create"),
-    path("schedules/<int:schedule_pk>/", views.schedule_detail, name="schedule"),
+    path("schedules/<id:schedule_pk>/", views.schedule_detail, name="schedule"),
     path("activity/", views_activity.activity, name="activity"),
 ]

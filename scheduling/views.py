@@ -15,11 +15,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.untrusted import parse_id
 from scheduling.actions import override_clear, override_create, resource_assign_schedule
 from scheduling.admin import week_picture_html
 from scheduling.forms import (
@@ -184,7 +185,7 @@ def resource_detail(request: HttpRequest, resource_pk: int) -> HttpResponse:
 
 
 def _back(request: HttpRequest, resource: Resource) -> HttpResponse:
-    return redirect(safe_next(request, reverse("scheduling:resource", kwargs={"resource_pk": resource.pk})))
+    return HttpResponseRedirect(safe_next(request, reverse("scheduling:resource", kwargs={"resource_pk": resource.pk})))
 
 
 @tenant_member_required
@@ -266,7 +267,8 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
 
 
 def _schedule_or_404(request: HttpRequest, pk: object, *, own: bool) -> Schedule:
-    if not str(pk).isdigit():
+    pk = parse_id(pk)
+    if pk is None:
         raise Http404("No such schedule.")
     schedules = Schedule.objects.filter(tenant=request.tenant) if own else visible_schedules(request.tenant)
     return get_object_or_404(schedules.prefetch_related("periods"), pk=pk)

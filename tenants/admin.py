@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.admin import AccessLogAdmin as AxesAccessLogAdmin
+from axes.models import AccessAttempt, AccessLog
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -17,13 +20,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from portal.admin_helpers import ReadOnlyAdmin
+from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from tenants import services
 from tenants.aws import LEGACY_PAUSED
 from tenants.emails import tenant_email_migration_instructions
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
 from tenants.sunset import paused_message
+from tenants.signin import signin_unlock
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import account_verify
 
@@ -59,7 +63,7 @@ class AccountInline(admin.TabularInline):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ParkwayModelAdmin):
     list_display = ("name", "slug", "account_count", "legacy_count", "created_at")
     search_fields = ("name", "slug", "contact_emails", "accounts__account_id")
     prepopulated_fields = {"slug": ("name",)}
@@ -232,7 +236,7 @@ class CredentialInline(admin.TabularInline):
 
 
 @admin.register(CloudAccount)
-class CloudAccountAdmin(admin.ModelAdmin):
+class CloudAccountAdmin(ParkwayModelAdmin):
     list_display = ("account_id", "name", "tenant", "auth_method", "status_column", "last_verified_at", "short_error")
     list_filter = (AuthMethodFilter, ClaimFilter, "status", "partition")
     list_select_related = ("tenant",)
@@ -450,3 +454,36 @@ class AuditEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "actor", "actor_label", "tenant", "account", "action", "details")
     raw_id_fields = ("actor", "tenant", "account")
+
+
+# --- Sign-in lockouts (django-axes) -----------------------------------------------
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """Failed sign-ins by username and address; "Unlock" forgets them (audited),
+    which lifts the lockout they cause. Deleting does the same."""
+
+    actions = ("unlock",)
+
+    @admin.action(description="Unlock (forget these failed sign-ins)", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = signin_unlock(attempts=queryset, actor=request.user)
+        self.message_user(request, f"Unlocked: {count} record(s) of failed sign-ins forgotten.", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: AccessAttempt) -> None:
+        signin_unlock(attempts=AccessAttempt.objects.filter(pk=obj.pk), actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        signin_unlock(attempts=queryset, actor=request.user)
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(AxesAccessLogAdmin):
+    """Successful sign-ins (who, from where, when they signed out): read-only."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -6,4 +6,14 @@ class TenantsConfig(AppConfig):
     name = "tenants"
 
     def ready(self) -> None:
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal.security import on_user_logged_in
         from tenants import checks  # noqa: F401  (registers system checks)
+        from tenants.signin import on_user_locked_out
+
+        # A sign-in lockout is an audit event (tenants.signin).
+        user_locked_out.connect(on_user_locked_out, dispatch_uid="tenants.signin.on_user_locked_out")
+        # A staff sign-in starts a short browser session (portal.security).
+        user_logged_in.connect(on_user_logged_in, dispatch_uid="portal.security.on_user_logged_in")

@@ -87,3 +87,19 @@ def check_aws(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return problems
+
+
+@register(Tags.security)
+def check_sessions_and_signin(app_configs: Any = None, **kwargs: Any) -> list:
+    problems: list = []
+    if settings.AXES_FAILURE_LIMIT < 1:
+        problems.append(Error("PARKWAY_LOGIN_FAILURE_LIMIT must be at least 1.", id="tenants.E011"))
+    if settings.AXES_COOLOFF_TIME.total_seconds() < 60:
+        problems.append(Error("PARKWAY_LOGIN_COOLOFF_MINUTES must be at least 1.", id="tenants.E012"))
+    if settings.PARKWAY_STAFF_SESSION_SECONDS < 60 or settings.SESSION_COOKIE_AGE < 60:
+        problems.append(
+            Error("PARKWAY_STAFF_SESSION_SECONDS and SESSION_COOKIE_AGE must be at least 60 seconds.", id="tenants.E013")
+        )
+    if settings.PARKWAY_TRUSTED_PROXIES < 0:
+        problems.append(Error("PARKWAY_TRUSTED_PROXIES must be 0 or more.", id="tenants.E014"))
+    return problems

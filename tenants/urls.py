@@ -6,6 +6,8 @@ fills each one with another tenant's object, expecting a 404.
 
 from django.urls import path
 
+import portal.converters  # noqa: F401  (registers <id:…>)
+
 from tenants import views
 
 app_name = "tenants"
@@ -15,7 +17,7 @@ urlpatterns = [
     path("organisation/", views.choose_tenant, name="choose_tenant"),
     path("connect/", views.connect, name="connect"),
     path(f"connect/{views.TEMPLATE_FILENAME}", views.template_download, name="template"),
-    path("accounts/<int:account_pk>/", views.account_detail, name="account"),
-    path("accounts/<int:account_pk>/test/", views.account_test, name="account_test"),
-    path("accounts/<int:account_pk>/switch/", views.account_switch, name="account_switch"),
+    path("accounts/<id:account_pk>/", views.account_detail, name="account"),
+    path("accounts/<id:account_pk>/test/", views.account_test, name="account_test"),
+    path("accounts/<id:account_pk>/switch/", views.account_switch, name="account_switch"),
 ]

@@ -17,6 +17,9 @@ from django.core.exceptions import ValidationError
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}$")
+# Tenant.slug (a SlugField of 60), for checking a slug typed on a command line
+# before it reaches a query (PostgreSQL refuses a NUL byte with an error).
+TENANT_SLUG_RE = re.compile(r"[-a-zA-Z0-9_]{1,60}", re.ASCII)
 # Long-term IAM user keys start with AKIA; ASIA keys are temporary and expire.
 ACCESS_KEY_ID_RE = re.compile(r"^AKIA[A-Z0-9]{16}$")
 SECRET_ACCESS_KEY_RE = re.compile(r"^[A-Za-z0-9/+=]{40}$")

@@ -20,14 +20,14 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_safe
 
 from portal.throttle import ThrottleResult, throttle_hit
 from tenants.aws import LEGACY_PAUSED
+from portal.untrusted import local_url, parse_id
 from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
 from tenants.migration import Outcome, account_migrate_to_role
 from tenants.models import CloudAccount, CloudCredential, Membership, Tenant
@@ -87,13 +87,12 @@ def tenant_member_required(view: View | None = None, *, needs_tenant: bool = Tru
 
 
 def safe_next(request: HttpRequest, default: str) -> str:
-    """The `next` the form carried, if it points into this site; `default` otherwise."""
+    """The `next` the form carried, if it is a path on this site; `default` otherwise.
+
+    Redirect to it with HttpResponseRedirect, never `redirect()`: that one reads
+    a string without "/" as a view name."""
     candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
+    return local_url(candidate, request=request) or default
 
 
 def verify_throttle(request: HttpRequest) -> ThrottleResult:
@@ -113,12 +112,13 @@ def own_account_or_404(request: HttpRequest, account_pk: int) -> CloudAccount:
 @tenant_member_required(needs_tenant=False)
 def choose_tenant(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        tenant: Tenant | None = next((t for t in request.tenants if str(t.pk) == request.POST.get("tenant")), None)
+        wanted = parse_id(request.POST.get("tenant"))
+        tenant: Tenant | None = next((t for t in request.tenants if t.pk == wanted), None)
         if tenant is None:
             raise Http404("No such organisation among yours.")
         request.session[SESSION_TENANT_KEY] = tenant.pk
         messages.success(request, f"You are now working in {tenant.name}.")
-        return redirect(safe_next(request, reverse("tenants:overview")))
+        return HttpResponseRedirect(safe_next(request, reverse("tenants:overview")))
     return render(request, "selfservice/choose_tenant.html", {"next": safe_next(request, "")})
 
 

@@ -103,12 +103,47 @@ def _parse_json_text(data: Any) -> Any:
         # file; json.loads rejects it in str input.
         text_or_bytes = data.lstrip("\ufeff")
     else:
+        _check_storable(data)
         return data
     try:
         # json.loads on bytes also detects UTF-16/32 (PowerShell redirection).
-        return json.loads(text_or_bytes)
+        parsed = json.loads(text_or_bytes)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScheduleImportError(None, f"the file is not valid JSON: {exc}") from exc
+    except RecursionError:
+        # json's decoder recurses once per level: "[[[[…" a few thousand deep exhausts the stack.
+        raise ScheduleImportError(None, f"the JSON is nested too deeply (schedules need at most {MAX_NESTING} levels)") from None
+    _check_storable(parsed)
+    return parsed
+
+
+# Schedules need 5 levels ({"Schedules": [{"Periods": [...]}]}); the rest of the
+# code may recurse over what it is given, so deeper files are refused up front.
+MAX_NESTING: Final = 32
+
+
+def _check_storable(data: Any) -> None:
+    """Refuse, before anything is converted, what no schedule can hold: nesting
+    deeper than MAX_NESTING, and NUL characters ("\\u0000" in JSON), which
+    PostgreSQL cannot store in text (SQLite would have kept them silently)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if depth > MAX_NESTING:
+            raise ScheduleImportError(None, f"the JSON is nested too deeply (schedules need at most {MAX_NESTING} levels)")
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ScheduleImportError(
+                    None, f"{where or 'the document'} contains a NUL character (\\u0000), which cannot be stored: remove it"
+                )
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                label = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    raise ScheduleImportError(None, f"a key in {where or 'the document'} contains a NUL character (\\u0000): remove it")
+                stack.append((item, depth + 1, label[:200]))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1, f"{where}[{index}]"[:200]) for index, item in enumerate(value))
 
 
 def _norm_key(key: str) -> str:

@@ -69,5 +69,9 @@ def page(browser: object, live_server: object) -> Iterator[object]:
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page = context.new_page()
     page.set_default_timeout(15000)
+    # The Content-Security-Policy is on in these tests: anything it blocks is a failure.
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not blocked, f"the Content-Security-Policy blocked: {blocked}"

@@ -266,6 +266,24 @@ def test_run_parking_rejects_a_bad_instant():
         call_command("run_parking", "--at", "tuesday evening")
 
 
+@pytest.mark.parametrize("command", ["run_parking", "sync_inventory"])
+@pytest.mark.parametrize("account", ["11111111111\x00", "²" * 12, "1111111111111", "111111111111\n"])
+def test_parking_commands_refuse_a_malformed_account_id(command, account):
+    # A NUL byte reached the query: a DataError traceback on PostgreSQL.
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="12-digit AWS account ID"):
+        call_command(command, "--account", account, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"])
+def test_run_parking_refuses_an_instant_at_the_ends_of_the_calendar(instant):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="outside the years"):
+        call_command("run_parking", "--at", instant, stdout=io.StringIO())
+
+
 def test_a_full_tick_through_django_q_in_sync_mode(acme_fleet, monkeypatch, django_capture_on_commit_callbacks):
     account, _ = acme_fleet
     monkeypatch.setattr(Conf, "SYNC", True)

@@ -200,3 +200,23 @@ def test_staff_can_list_machines_backing_off(staff_client, acme):
     assert len(staff_client.get(url, {"backoff": "no"}).context["cl"].result_list) == 2
     page = staff_client.get(reverse("admin:scheduling_resource_change", args=[listed[0].pk])).content.decode()
     assert "IncorrectInstanceState: wrong state" in page
+
+
+@pytest.mark.parametrize("hostile", ["abc", "²", "99999999999999999999999", "1,2", "-1"])
+def test_a_malformed_schedule_id_in_resource_admin_is_a_form_error(staff_client, acme, hostile):
+    # The autocomplete widget redrew the refused form by querying "abc" as an id: a 500.
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="")
+    resource = Resource.objects.get()
+    response = staff_client.post(reverse("admin:scheduling_resource_change", args=[resource.pk]), {"schedule": hostile})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    resource.refresh_from_db()
+    assert resource.schedule is None
+
+
+@pytest.mark.parametrize("query", ["region__exact=a%00b", "q=i-%00", "schedule__id__exact=%00"])
+def test_a_nul_character_in_a_resource_filter_is_a_bad_request(staff_client, acme, query):
+    # PostgreSQL refuses NUL in any text it compares: this was a DataError, a 500.
+    response = staff_client.get(reverse("admin:scheduling_resource_changelist") + "?" + query)
+    assert response.status_code == 400

@@ -270,3 +270,22 @@ def test_week_picture_escapes_what_it_shows(staff_client):
 def test_add_page_explains_the_week_picture_appears_after_saving(staff_client):
     page = staff_client.get(reverse(ADD)).content.decode()
     assert "Save the schedule to see its week." in page
+
+
+@pytest.mark.parametrize("hostile", ["abc", "²", "99999999999999999999999", "-1"])
+def test_a_malformed_tenant_id_in_the_schedule_form_is_a_form_error(staff_client, hostile):
+    response = staff_client.post(reverse(ADD), form_data(periods=[{"begintime": "09:00", "endtime": "17:00"}], tenant=hostile))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Schedule.objects.exists()
+
+
+def test_a_schedule_form_builds_at_most_twenty_periods_whatever_total_forms_says(staff_client):
+    # Django built (and rendered back) up to 2,000 inline forms per POST.
+    data = form_data(periods=[{"begintime": "09:00", "endtime": "17:00"}])
+    data["periods-TOTAL_FORMS"] = "99999999999999999999"
+    response = staff_client.post(reverse(ADD), data)
+    assert response.status_code == 200
+    (periods,) = response.context["inline_admin_formsets"]
+    assert len(periods.formset.forms) <= 20
+    assert not Schedule.objects.exists()

@@ -327,3 +327,31 @@ def test_export_command_refuses_an_unknown_tenant():
 def test_override_status_is_accepted_in_any_case(acme):
     schedule, _ = schedule_save_from_spec(spec=spec("office", override_status="RUNNING"), tenant=acme, actor="cli")
     assert schedule.override_status == "running"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # PostgreSQL refuses NUL in text (a traceback); SQLite stored it silently.
+        (json.dumps([spec("off\u0000ice")]), r"\[0\]\.name contains a NUL character"),
+        (json.dumps([{**spec("office"), "description": "a\u0000b"}]), r"\[0\]\.description contains a NUL character"),
+        (json.dumps({"Schedules": [{"Name": "x\u0000", "Periods": ["p"]}], "Periods": []}), "contains a NUL character"),
+        (json.dumps([{"na\u0000me": "office"}]), "a key in .* contains a NUL character"),
+        # json's decoder recursed once per level: RecursionError, a traceback.
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"Schedules": ' + "[" * 40 + "]" * 40 + "}", "nested too deeply"),
+    ],
+)
+def test_import_command_refuses_nul_characters_and_deep_nesting_writing_nothing(tmp_path, content, message):
+    upload = tmp_path / "hostile.json"
+    upload.write_text(content)
+    with pytest.raises(CommandError, match=message):
+        call_command("import_schedules", str(upload), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Schedule.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["import_schedules", "export_schedules"])
+@pytest.mark.parametrize(("args", "message"), [(["--tenant", "ac\u0000me"], "No tenant with slug"), ([], "not a file name")])
+def test_schedule_commands_refuse_nul_bytes_in_arguments(command, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command(command, *args, "sched\u0000ules.json", stdout=io.StringIO(), stderr=io.StringIO())

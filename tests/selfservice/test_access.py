@@ -106,6 +106,24 @@ def test_several_memberships_choose_one_and_the_choice_is_remembered(client, acm
     assert client.get(reverse("tenants:account", kwargs={"account_pk": globex_account.pk})).status_code == 200
 
 
+@pytest.mark.parametrize("hostile", ["overview", "scheduling:resources", "//evil.test", "https://evil.test/"])
+def test_choosing_a_tenant_redirects_only_to_a_local_path(client, acme_member, acme, globex, hostile):
+    Membership.objects.create(user=acme_member, tenant=globex)
+    client.force_login(acme_member)
+    chosen = client.post(reverse("tenants:choose_tenant"), {"tenant": globex.pk, "next": hostile})
+    assert chosen.status_code == 302 and chosen["Location"] == reverse("tenants:overview")
+
+
+@pytest.mark.parametrize("tenant", ["²", "1²", "99999999999999999999999", "-1", "", "abc"])
+def test_choosing_a_tenant_by_a_malformed_id_is_a_404(acme_client, tenant):
+    assert acme_client.post(reverse("tenants:choose_tenant"), {"tenant": tenant}).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/app/accounts/99999999999999999999999/", "/app/resources/1000000000000000000000/snooze/", "/app/schedules/-1/", "/app/schedules/%C2%B2/"])
+def test_object_ids_in_urls_are_bounded_ascii_digits(acme_client, acme_account, path):
+    assert acme_client.get(path).status_code == 404
+
+
 def test_choosing_a_tenant_one_is_not_a_member_of_is_a_404(acme_client, globex):
     response = acme_client.post(reverse("tenants:choose_tenant"), {"tenant": globex.pk})
     assert response.status_code == 404

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+import time_machine
+from axes.models import AccessAttempt
 from django.core import mail
+from django.core.cache import cache
+from django.http import HttpRequest
 from django.urls import reverse
+
+from tenants.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +42,8 @@ def test_password_reset_sends_a_working_link(client, acme_member):
     assert 'data-testid="set-password-form"' in form.content.decode()
     done = client.post(form.redirect_chain[-1][0], {"new_password1": "a-long new password", "new_password2": "a-long new password"})
     assert done["Location"] == reverse("password_reset_complete")
-    assert client.login(username="alice", password="a-long new password")
+    # django-axes needs the request that authenticate() runs for (it counts failures per client).
+    assert client.login(request=HttpRequest(), username="alice", password="a-long new password")
 
 
 def test_password_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client):
@@ -49,3 +57,78 @@ def test_the_admin_keeps_its_own_sign_out_page(staff_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "Log in again" in html and "selfservice/parkway.css" not in html  # the admin's own template
+
+
+# --------------------------------------------------------------------------- lockout
+
+
+@pytest.fixture
+def limit(settings) -> int:
+    settings.AXES_FAILURE_LIMIT = 5
+    return 5
+
+
+def sign_in(client, username: str, password: str, *, ip: str = "203.0.113.7", url: str | None = None):
+    return client.post(url or reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("url", [reverse("login"), reverse("admin:login")])
+def test_repeated_wrong_passwords_lock_the_account_even_for_the_right_one(client, staff, limit, url):
+    # 300 wrong passwords used to be answered one by one, and the right one then worked.
+    for attempt in range(1, limit):
+        assert sign_in(client, "staff", f"guess-{attempt}", url=url).status_code == 200
+    locked = sign_in(client, "staff", "guess-last", url=url)
+    assert locked.status_code == 429
+    assert "Sign-in paused" in locked.content.decode() and "15 minutes" in locked.content.decode()
+    right = sign_in(client, "staff", "pw", url=url)
+    assert right.status_code == 429 and "_auth_user_id" not in client.session
+    # By account: another address does not get round it.
+    assert sign_in(client, "staff", "pw", ip="198.51.100.9", url=url).status_code == 429
+
+
+def test_one_address_guessing_many_accounts_is_locked_out(client, acme_member, limit):
+    for attempt in range(limit):
+        sign_in(client, f"user-{attempt}", "guess")
+    # By client: the real account from that address is refused, from another it works.
+    assert sign_in(client, "alice", "pw").status_code == 429
+    assert sign_in(client, "alice", "pw", ip="198.51.100.9").status_code == 302
+
+
+def test_the_lockout_ends_after_the_cool_off(client, acme_member, limit):
+    start = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
+    with time_machine.travel(start, tick=False):
+        for attempt in range(limit):
+            sign_in(client, "alice", f"guess-{attempt}")
+        assert sign_in(client, "alice", "pw").status_code == 429
+    with time_machine.travel(start + dt.timedelta(minutes=16), tick=False):
+        assert sign_in(client, "alice", "pw").status_code == 302
+
+
+def test_the_start_of_a_lockout_is_audited_once(client, acme_member, limit):
+    for attempt in range(limit + 3):
+        sign_in(client, "alice", f"guess-{attempt}")
+    (event,) = AuditEvent.objects.filter(action="auth.locked_out")
+    assert event.tenant is None and event.actor_label == "system"
+    assert event.details["username"] == "alice" and event.details["ip_address"] == "203.0.113.7"
+    assert "guess" not in str(event.details)  # never a password
+
+
+def test_the_count_is_in_the_database_shared_by_every_process(client, acme_member, limit):
+    for attempt in range(limit - 1):
+        sign_in(client, "alice", f"guess-{attempt}")
+    # Another web process has its own memory: only the database is shared.
+    assert AccessAttempt.objects.get(username="alice").failures_since_start == limit - 1
+    cache.clear()
+    assert sign_in(client, "alice", "guess").status_code == 429
+
+
+def test_behind_proxies_the_address_is_the_one_our_proxy_saw(client, acme_member, limit, settings):
+    settings.PARKWAY_TRUSTED_PROXIES = 1
+    for attempt in range(limit):
+        # The client may prepend anything; our proxy appends the real address.
+        client.post(reverse("login"), {"username": f"u{attempt}", "password": "x"},
+                    REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"1.2.3.{attempt}, 203.0.113.7")
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"203.0.113.7"}
+    forged = client.post(reverse("login"), {"username": "alice", "password": "pw"},
+                         REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.7, 198.51.100.1")
+    assert forged.status_code == 302  # another client behind the same proxy is not locked out

@@ -227,3 +227,19 @@ def test_a_machine_that_backs_off_shows_why_and_until_when(acme_client, acme_acc
     page = acme_client.get(resource_url(resource)).content.decode()
     assert "3 failed attempts: IncorrectInstanceState" in page
     assert "tries again after 2026-11-24 20:35 UTC" in page
+
+
+@pytest.mark.parametrize("hostile", ["overview", "admin:index", "login", "//evil.test/x", "/\\evil.test", "/\t/evil.test", "javascript:alert(1)"])
+def test_next_is_only_ever_a_local_path_never_a_view_name(acme_client, acme_account, hostile):
+    # "overview" was handed to redirect(), reversed as a view name: NoReverseMatch, a 500.
+    (resource,) = make_resources(acme_account, 1)
+    for name in ("scheduling:resource_snooze_cancel", "scheduling:resource_assign"):
+        response = acme_client.post(resource_url(resource, name), {"next": hostile, "schedule": ""})
+        assert response.status_code == 302 and response["Location"] == resource_url(resource), (name, hostile)
+    page = acme_client.get(resource_url(resource) + "?next=" + hostile).content.decode()
+    assert f'value="{hostile}"' not in page
+
+
+@pytest.mark.parametrize("query", {"region": "us-east-1\x00", "q": "\x00"}.items())
+def test_a_nul_character_in_a_query_is_a_bad_request(acme_client, acme_account, query):
+    assert acme_client.get(RESOURCES, dict([query])).status_code == 400

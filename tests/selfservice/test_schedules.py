@@ -135,3 +135,9 @@ def test_global_templates_are_read_only_and_can_be_copied(acme_client, acme):
     copy = acme_client.get(NEW, {"from": template.pk})
     assert copy.context["form"].initial["name"] == "weekdays (copy)"
     assert copy.context["periods"].initial[0]["weekdays"] == "mon-fri"
+
+
+@pytest.mark.parametrize("source", ["²", "1²", "٣", "99999999999999999999999", "-1", "0x1", " 1"])
+def test_copying_from_a_malformed_schedule_id_is_a_404(acme_client, source):
+    # "²".isdigit() is True, and int("²") raised: the page was a 500.
+    assert acme_client.get(reverse("scheduling:schedule_create"), {"from": source}).status_code == 404

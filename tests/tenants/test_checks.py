@@ -52,6 +52,11 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"PARKWAY_ASSUME_ROLE_SECONDS": "60"}, "tenants.E008"),
         ({"PARKWAY_UNVERIFIED_ACCOUNT_HOURS": "0"}, "tenants.E009"),
         ({"PARKWAY_LEGACY_GRACE_DAYS": "-1"}, "tenants.E010"),
+        ({"PARKWAY_LOGIN_FAILURE_LIMIT": "0"}, "tenants.E011"),
+        ({"PARKWAY_LOGIN_COOLOFF_MINUTES": "0"}, "tenants.E012"),
+        ({"PARKWAY_STAFF_SESSION_SECONDS": "0"}, "tenants.E013"),
+        ({"SESSION_COOKIE_AGE": "5"}, "tenants.E013"),
+        ({"PARKWAY_TRUSTED_PROXIES": "-1"}, "tenants.E014"),
     ],
 )
 def test_misconfiguration_is_a_named_check_error(override, check_id):

@@ -153,7 +153,19 @@ def test_role_name_and_role_arn_template(acme, globex, standin):
         (("--all-legacy", "--role-name", "A", "--role-arn-template", "arn:{partition}:iam::{account_id}:role/A"), "not both"),
         (("--all-legacy", "--role-name", "bad name!"), "role name"),
         (("--all-legacy", "--role-arn-template", "arn:{part}:iam::{account_id}:role/A"), "placeholders"),
+        # A format spec made str.format allocate 100 GB: MemoryError, a traceback.
+        (("--all-legacy", "--role-arn-template", "arn:{partition}:iam::{account_id:>100000000000}:role/A"), "placeholder"),
+        (("--all-legacy", "--role-arn-template", "arn:{partition}:iam::{account_id}:role/{tenant.__class__}"), "placeholder"),
+        (("--all-legacy", "--role-arn-template", "arn:{partition}:iam::{account_id!r}:role/A"), "placeholder"),
+        (("--all-legacy", "--role-arn-template", "arn:{partition}:iam::{0}:role/A"), "placeholder"),
+        (("--all-legacy", "--role-arn-template", "arn:{partition}:iam::{account_id}:role/{"), "Bad --role-arn-template"),
+        (("--all-legacy", "--role-arn-template", "arn:aws:iam::111111111111:role/A"), "needs {account_id}"),
+        (("--all-legacy", "--role-arn-template", "{account_id}"), "does not make a role ARN"),
+        (("--tenant", "ac\x00me"), "Not a tenant slug"),
+        (("--account", "11111111111\x00"), "12-digit"),
+        (("--account", "111111111111\n"), "12-digit"),
         (("--all-legacy", "--concurrency", "0"), "at least 1"),
+        (("--all-legacy", "--concurrency", "100000000"), "at most"),
         (("--all-legacy", "--report", "out.txt"), ".csv or .json"),
     ],
 )
@@ -167,6 +179,36 @@ def test_usage_errors_exit_2_and_change_nothing(acme, args, message):
     code, out = run(*args)
     assert code == 2 and message in out
     assert kinds() == before
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file", "a NUL byte"])
+def test_an_unwritable_report_is_a_usage_error_before_any_account_changes(fleet, tmp_path, where):
+    # The report used to be written after migrating: a traceback, and exit 1 as if accounts had failed.
+    (tmp_path / "dir.csv").mkdir()
+    (tmp_path / "file").write_text("")
+    path = {"a directory": tmp_path / "dir.csv", "under a file": tmp_path / "file" / "r.csv", "a NUL byte": tmp_path / "r\x00.csv"}[where]
+    before, events = kinds(), AuditEvent.objects.count()
+    code, out = run("--all-legacy", "--report", str(path))
+    assert code == 2 and "Cannot write the report" in out
+    assert kinds() == before and AuditEvent.objects.count() == events
+
+
+def test_a_report_that_fails_after_the_run_exits_3_with_the_summary(fleet, tmp_path, monkeypatch):
+    # The disk fills (here: the report's folder becomes a file) while accounts migrate.
+    folder = tmp_path / "reports"
+    real_verify = migration_services._verify
+
+    def verify_then_lose_the_folder(plan, actor):
+        if folder.is_dir():
+            folder.rmdir()
+            folder.write_text("")
+        return real_verify(plan, actor)
+
+    monkeypatch.setattr(migration_services, "_verify", verify_then_lose_the_folder)
+    code, out = run("--tenant", "acme", "--concurrency", "1", "--report", str(folder / "r.csv"))
+    assert code == 3, out
+    assert "Summary" in out and "could not be written" in out
+    assert kinds()[ACME_ACCOUNT] == "role" and kinds()["111111111112"] == "role"
 
 
 def test_usage_error_exit_code_from_the_shell():

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from scheduling.models import Schedule
+from tenants import services
 from tenants.models import CloudAccount, Tenant
 from tenants.verification import account_verify
 
@@ -22,4 +23,34 @@ def test_seed_demo_builds_the_three_customers_test_connection_tells_apart(standi
     assert results["globex"].ok and "legacy IAM user keys" in results["globex"].message
     assert not results["initech"].ok and "External ID" in results["initech"].message
     with pytest.raises(CommandError, match="already exist"):
+        call_command("seed_demo", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--staff-username", "ad\x00min"], "not a username"),
+        (["--staff-username", "a" * 200], "not a username"),
+        (["--staff-username", ""], "not a username"),
+        (["--staff-password", "p\x00w"], "NUL"),
+    ],
+)
+def test_seed_demo_refuses_bad_staff_credentials_before_seeding(standin, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("seed_demo", *args, stdout=io.StringIO())
+    assert not Tenant.objects.exists()
+
+
+def test_seed_demo_on_a_database_that_already_holds_a_demo_account_says_so(standin):
+    # An account of the demo connected by another tenant was a ValidationError traceback.
+    other = Tenant.objects.create(name="Other", slug="other")
+    services.account_connect_role(tenant=other, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    with pytest.raises(CommandError, match="needs a fresh database"):
+        call_command("seed_demo", stdout=io.StringIO())
+    assert set(Tenant.objects.values_list("slug", flat=True)) == {"other"}
+
+
+def test_seed_demo_never_seeds_real_aws(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with pytest.raises(CommandError, match="AWS_ENDPOINT_URL"):
         call_command("seed_demo", stdout=io.StringIO())

@@ -33,5 +33,7 @@ class Command(BaseCommand):
                 out.write(text)
         except OSError as exc:
             raise CommandError(f"Cannot write {options['file']}: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL byte in the path
+            raise CommandError(f"Cannot write {options['file']!r}: not a file name.") from None
         owner = f"tenant {tenant.slug}" if tenant else "global templates"
         self.stdout.write(f"Exported {len(specs)} schedule(s) of {owner} to {options['file']}.")

@@ -30,6 +30,8 @@ class Command(BaseCommand):
             data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError:  # a NUL byte in the path
+            raise CommandError(f"Cannot read {path!r}: not a file name.") from None
 
         report = schedules_import(data=data, tenant=tenant, actor="cli", dry_run=options["dry_run"])
 

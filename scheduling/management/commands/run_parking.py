@@ -4,6 +4,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from scheduling.management import check_account_ids
 from scheduling.parking import run_tick
 
 # Results that mean the account was not parked this tick ("busy" means another
@@ -18,6 +19,9 @@ def parse_instant(value: str) -> dt.datetime:
         raise CommandError(f"--at {value!r} is not an ISO-8601 instant (e.g. 2026-11-24T20:00:00+00:00).") from None
     if instant.tzinfo is None:
         raise CommandError("--at needs a UTC offset (e.g. 2026-11-24T20:00:00+00:00 or ...Z).")
+    # Schedules are evaluated around the instant (days before and after): year 1 or 9999 overflows.
+    if not 1970 <= instant.year <= 2999:
+        raise CommandError(f"--at {value!r} is outside the years 1970 to 2999.")
     return instant
 
 
@@ -31,6 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         at = parse_instant(options["at"]) if options["at"] else timezone.now()
+        check_account_ids(options["account"])
         results = run_tick(at=at, account_ids=options["account"], dry_run=options["dry_run"])
         if options["dry_run"]:
             self.stdout.write(f"Dry run at {at.isoformat()}: nothing was changed.")

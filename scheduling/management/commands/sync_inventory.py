@@ -3,6 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from scheduling.inventory import inventory_sync
+from scheduling.management import check_account_ids
 from scheduling.parking import active_accounts
 from tenants.aws import AwsError
 
@@ -14,6 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--account", nargs="+", metavar="ACCOUNT_ID", help="Only these AWS account IDs.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        check_account_ids(options["account"])
         accounts = active_accounts()
         if options["account"]:
             accounts = accounts.filter(account_id__in=options["account"])

@@ -9,13 +9,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -45,18 +48,37 @@ class Command(BaseCommand):
         parser.add_argument("--staff-password", default=None, help="Default: a random password, printed.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not os.environ.get("AWS_ENDPOINT_URL"):
+            raise CommandError("seed_demo seeds the local AWS stand-in, never AWS: set AWS_ENDPOINT_URL (make demo does).")
         if Tenant.objects.filter(slug__in=[c[0] for c in CUSTOMERS]).exists():
             raise CommandError("The demo tenants already exist: seed a fresh database (make demo does).")
         ours = settings.PARKWAY_AWS_ACCOUNT_ID
         if not ours:
             raise CommandError("Set PARKWAY_AWS_ACCOUNT_ID (the stand-in's default account is 123456789012).")
+        User = get_user_model()
+        username = options["staff_username"]
+        try:
+            User._meta.get_field(User.USERNAME_FIELD).run_validators(username)
+            if not username or "\x00" in username or len(username) > User._meta.get_field(User.USERNAME_FIELD).max_length:
+                raise ValidationError("a username of 1 to 150 letters, digits and @.+-_")
+        except ValidationError as exc:
+            raise CommandError(f"--staff-username {username!r} is not a username: {' '.join(exc.messages)}") from None
         password = options["staff_password"] or secrets.token_urlsafe(9)
-        with transaction.atomic():
-            self._seed_schedules()
-            for slug, name, account_id, method, per_region in CUSTOMERS:
-                self._seed_customer(slug, name, account_id, method, per_region, ours, password)
-            User = get_user_model()
-            User.objects.create_superuser(options["staff_username"], "staff@parkway.invalid", password)
+        if "\x00" in password:
+            raise CommandError("--staff-password cannot contain a NUL character.")
+        try:
+            with transaction.atomic():
+                self._seed_schedules()
+                for slug, name, account_id, method, per_region in CUSTOMERS:
+                    self._seed_customer(slug, name, account_id, method, per_region, ours, password)
+                User.objects.create_superuser(username, "staff@parkway.invalid", password)
+        except (ValidationError, IntegrityError) as exc:
+            raise CommandError(f"The demo needs a fresh database; this one already holds part of it: {exc}") from None
+        except (BotoCoreError, ClientError) as exc:
+            raise CommandError(
+                f"The AWS stand-in at {os.environ['AWS_ENDPOINT_URL']} refused the demo data ({exc}); "
+                "start a fresh one (make demo does)."
+            ) from None
         # As the Connect page does: an account is claimed, and parked, only once
         # a test proves its tenant controls it (Initech's stays unverified).
         for account in CloudAccount.objects.filter(tenant__slug__in=[c[0] for c in CUSTOMERS]).select_related("tenant"):
