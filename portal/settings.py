@@ -42,6 +42,7 @@ MIDDLEWARE = [
     # Outermost but one, so that every response gets the header, errors included.
     "portal.security.ContentSecurityPolicyMiddleware",
     "portal.untrusted.RejectNulCharactersMiddleware",
+    "portal.untrusted.DropForeignNextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -69,3 +69,23 @@ class RejectNulCharactersMiddleware:
 
 def _has_nul(data: QueryDict) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in data.lists())
+
+
+class DropForeignNextMiddleware:
+    """A `next` parameter that is not a local path (see `local_url`) is removed
+    before any view reads it, so no view — ours, Django's login and logout, the
+    admin's — can redirect to one: Django's own check lets "//" through, which
+    browsers read as another host."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for attribute in ("GET", "POST"):
+            data = getattr(request, attribute)
+            if "next" in data and any(local_url(value, request=request) is None for value in data.getlist("next")):
+                cleaned = data.copy()
+                del cleaned["next"]
+                cleaned._mutable = False
+                setattr(request, attribute, cleaned)
+        return self.get_response(request)

@@ -139,7 +139,7 @@ def override_clear(*, resource: Resource, actor: Actor, now: dt.datetime | None 
     """Cancel the resource's active snoozes; they stay as history."""
     now = now or timezone.now()
     with transaction.atomic():
-        cancelled = Override.objects.filter(resource=resource, cancelled_at__isnull=True, until__gt=now).update(cancelled_at=now)
+        cancelled = Override.objects.active(at=now).filter(resource=resource).update(cancelled_at=now)
         if cancelled:
             audit_record(action="resource.snooze_cleared", actor=actor, account=resource.account, details={"resource": resource.resource_id})
     return cancelled

@@ -21,7 +21,7 @@ from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
-from scheduling.selectors import desired_now
+from scheduling.resolver import resources_explain
 from scheduling.periods import ScheduleError, summarize, week_grid
 from tenants.services import audit_record
 
@@ -171,7 +171,7 @@ class ResourceChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         # The desired state of the whole page at once: a few queries, not one per row.
-        wanted = desired_now(self.result_list, at=timezone.now())
+        wanted = resources_explain(self.result_list, at=timezone.now())
         for resource in self.result_list:
             resource.desired_now = wanted.get(resource.pk)
 
@@ -217,7 +217,7 @@ class SnoozedFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() in ("yes", "no"):
-            active = Override.objects.filter(resource=OuterRef("pk"), cancelled_at__isnull=True, until__gt=timezone.now())
+            active = Override.objects.active(at=timezone.now()).filter(resource=OuterRef("pk"))
             queryset = queryset.annotate(snoozed=Exists(active))
             return queryset.filter(snoozed=self.value() == "yes")
         return queryset
@@ -299,8 +299,11 @@ class ResourceAdmin(ParkwayModelAdmin):
 
     @admin.display(description="desired now")
     def desired_display(self, obj: Resource) -> str:
-        wanted = getattr(obj, "desired_now", None) or desired_now([obj], at=timezone.now()).get(obj.pk)
-        return wanted.reason if wanted else "—"
+        wanted = getattr(obj, "desired_now", None) or resources_explain([obj], at=timezone.now()).get(obj.pk)
+        if wanted is None:
+            return "—"
+        flag = "⚠ " if wanted.differs else ""
+        return f"{flag}{wanted.state or 'nothing'} — next tick: {wanted.action} — {wanted.reason}"
 
     def _act(self, request: HttpRequest, queryset: QuerySet, action: str) -> None:
         report = resource_actions.resources_act_now(resources=queryset.select_related("account__tenant"), action=action, actor=request.user)

@@ -66,6 +66,15 @@ class Explanation:
         return self.decision.wanted
 
     @property
+    def state(self) -> str:
+        """What it should be now, for display ("" when nothing applies)."""
+        return self.desired or ""
+
+    @property
+    def source_label(self) -> str:
+        return {SOURCE_EXPLICIT: "assigned", SOURCE_TAG: "from its schedule tag", SOURCE_NONE: "none"}[self.schedule_source]
+
+    @property
     def differs(self) -> bool:
         """Its AWS state is not what its schedule or snooze wants now."""
         wanted = self.desired

@@ -34,7 +34,7 @@ from scheduling.forms import (
 )
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
-from scheduling.selectors import DesiredNow, desired_now
+from scheduling.resolver import Explanation, resources_explain
 from scheduling.services import schedule_save_from_spec
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
@@ -52,16 +52,6 @@ def schedule_choices(tenant: Tenant) -> list[Schedule]:
     return sorted(visible_schedules(tenant), key=lambda s: (s.tenant_id is None, s.name.lower()))
 
 
-def effective_schedule(resource: Resource, schedules: list[Schedule]) -> Schedule | None:
-    """The schedule a machine follows: assigned, else its tag (own schedules before templates)."""
-    if resource.schedule_id is not None:
-        return resource.schedule
-    if resource.schedule_tag:
-        named = [s for s in schedules if s.name == resource.schedule_tag]
-        return next((s for s in named if s.tenant_id is not None), named[0] if named else None)
-    return None
-
-
 def zone_of(schedule: Schedule | None) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(schedule.timezone if schedule else "UTC")
@@ -77,7 +67,7 @@ def schedule_summary(schedule: Schedule) -> str:
 
 
 def page_of(queryset: QuerySet, request: HttpRequest, *, per_page: int, param: str = "page") -> Page:
-    """A page whose rows are loaded once (the template and the selectors share them)."""
+    """A page whose rows are loaded once (the template and the resolver share them)."""
     page = Paginator(queryset, per_page).get_page(request.GET.get(param))
     page.object_list = list(page.object_list)
     return page
@@ -89,7 +79,7 @@ def page_of(queryset: QuerySet, request: HttpRequest, *, per_page: int, param: s
 @dataclass(frozen=True)
 class ResourceRow:
     resource: Resource
-    desired: DesiredNow | None
+    desired: Explanation | None
 
 
 def filter_resources(resources: QuerySet[Resource], data: dict[str, str], schedules: list[Schedule]) -> QuerySet[Resource]:
@@ -129,7 +119,7 @@ def resource_list(request: HttpRequest) -> HttpResponse:
     )
     resources = filter_resources(resources, filters.cleaned_data, schedules) if filters.is_valid() else resources.none()
     page = page_of(resources, request, per_page=RESOURCES_PER_PAGE)
-    wanted = desired_now(page.object_list, at=timezone.now())
+    wanted = resources_explain(page.object_list, at=timezone.now())
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -162,8 +152,8 @@ def render_resource(
     status: int = 200,
 ) -> HttpResponse:
     schedules = schedules if schedules is not None else schedule_choices(request.tenant)
-    follows = effective_schedule(resource, schedules)
-    wanted = desired_now([resource], at=timezone.now()).get(resource.pk)
+    wanted = resources_explain([resource], at=timezone.now()).get(resource.pk)
+    follows = wanted.schedule if wanted is not None else None
     context = {
         "resource": resource,
         "desired": wanted,
@@ -218,7 +208,7 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     if request.method != "POST":
         return _back(request, resource)
     schedules = schedule_choices(request.tenant)
-    form = SnoozeForm(request.POST, zone=zone_of(effective_schedule(resource, schedules)))
+    form = SnoozeForm(request.POST, zone=zone_of(resources_explain([resource], at=timezone.now())[resource.pk].schedule))
     if form.is_valid():
         data = form.cleaned_data
         until = form.end(now=timezone.now())

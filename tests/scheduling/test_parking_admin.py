@@ -39,7 +39,7 @@ def test_resource_changelist_queries_stay_flat_up_to_1000_rows(staff_client, acm
     assert response.status_code == 200
     assert len(big) == len(small), "\n".join(q["sql"] for q in big.captured_queries)
     body = response.content.decode()
-    assert "schedule office (from tag)" in body
+    assert "next tick: " in body and "schedule office: " in body
 
 
 @pytest.mark.parametrize("url_name", ["admin:scheduling_parkingrun_changelist", "admin:scheduling_parkingaction_changelist"])
@@ -74,8 +74,8 @@ def test_desired_state_now_explains_unknown_schedules_and_snoozes(staff_client, 
     snoozed = Resource.objects.get(resource_id=f"i-{1:017x}")
     Override.objects.create(resource=snoozed, state="running", until=timezone.now() + dt.timedelta(hours=2))
     body = staff_client.get(reverse("admin:scheduling_resource_changelist")).content.decode()
-    assert "schedule &#x27;nope&#x27; not found" in body or "schedule 'nope' not found" in body
-    assert "snoozed until" in body
+    assert "its tag names a schedule &#x27;nope&#x27; that does not exist" in body
+    assert "next tick: start — snoozed until" in body or "next tick: none — snoozed until" in body
     only_snoozed = staff_client.get(reverse("admin:scheduling_resource_changelist"), {"snoozed": "yes"}).content.decode()
     assert snoozed.resource_id in only_snoozed and f"i-{0:017x}" not in only_snoozed
 

@@ -48,12 +48,14 @@ def test_each_machine_says_what_it_should_be_doing_now_and_why(acme_client, acme
     Override.objects.create(resource=snoozed, state="running", until=TUESDAY_EVENING + dt.timedelta(hours=2))
     response = acme_client.get(RESOURCES)
     rows = {row.resource.pk: row.desired for row in response.context["rows"]}
-    assert rows[assigned.pk].state == "stopped" and "office (assigned)" in rows[assigned.pk].reason
-    assert rows[tagged.pk].state == "stopped" and "office (from tag)" in rows[tagged.pk].reason
-    assert rows[untagged.pk].reason == "not scheduled"
-    assert rows[snoozed.pk].state == "running" and rows[snoozed.pk].override is not None
+    assert (rows[assigned.pk].state, rows[assigned.pk].schedule_source, rows[assigned.pk].action) == ("stopped", "explicit", "stop")
+    assert "schedule office: first seen outside its period" in rows[assigned.pk].reason
+    assert (rows[tagged.pk].state, rows[tagged.pk].schedule_source) == ("stopped", "tag")
+    assert rows[assigned.pk].differs and rows[tagged.pk].differs
+    assert rows[untagged.pk].reason == "not scheduled: no schedule assigned and no schedule tag"
+    assert rows[snoozed.pk].state == "running" and rows[snoozed.pk].override is not None and not rows[snoozed.pk].differs
     html = response.content.decode()
-    assert "office (assigned)" in html and 'data-testid="cancel-snooze"' in html and 'data-testid="quick-snooze"' in html
+    assert "schedule office: first seen outside its period" in html and 'data-testid="cancel-snooze"' in html and 'data-testid="quick-snooze"' in html
 
 
 def test_filters_by_account_region_state_and_schedule(acme_client, acme, acme_account):

@@ -3,6 +3,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from scheduling.models import Schedule
 from tenants import services
@@ -42,12 +43,20 @@ def test_seed_demo_refuses_bad_staff_credentials_before_seeding(standin, args, m
 
 
 def test_seed_demo_on_a_database_that_already_holds_a_demo_account_says_so(standin):
-    # An account of the demo connected by another tenant was a ValidationError traceback.
+    # An account of the demo claimed by another tenant was a ValidationError traceback.
     other = Tenant.objects.create(name="Other", slug="other")
-    services.account_connect_role(tenant=other, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    account = services.account_connect_role(tenant=other, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    CloudAccount.objects.filter(pk=account.pk).update(claimed_at=timezone.now())
     with pytest.raises(CommandError, match="needs a fresh database"):
         call_command("seed_demo", stdout=io.StringIO())
     assert set(Tenant.objects.values_list("slug", flat=True)) == {"other"}
+
+
+def test_an_unclaimed_registration_of_a_demo_account_blocks_nothing(standin):
+    other = Tenant.objects.create(name="Other", slug="other")
+    services.account_connect_role(tenant=other, account_id="111111111111", regions=["us-east-1"], actor="cli")
+    call_command("seed_demo", stdout=io.StringIO())
+    assert CloudAccount.objects.get(account_id="111111111111", claimed_at__isnull=False).tenant.slug == "acme"
 
 
 def test_seed_demo_never_seeds_real_aws(monkeypatch):

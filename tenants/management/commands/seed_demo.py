@@ -66,6 +66,11 @@ class Command(BaseCommand):
         password = options["staff_password"] or secrets.token_urlsafe(9)
         if "\x00" in password:
             raise CommandError("--staff-password cannot contain a NUL character.")
+        taken = sorted(CloudAccount.objects.filter(
+            account_id__in=[c[2] for c in CUSTOMERS], claimed_at__isnull=False
+        ).values_list("account_id", flat=True))
+        if taken:
+            raise CommandError(f"The demo needs a fresh database; its accounts {', '.join(taken)} already belong to a tenant here.")
         try:
             with transaction.atomic():
                 self._seed_schedules()
