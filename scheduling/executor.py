@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 
 from tenants import aws
 
@@ -86,9 +85,15 @@ def _run_batch(run: _Run, ids: list[str]) -> None:
             raise Interrupted(dict(outcomes), exc) from exc
     try:
         response = getattr(run.ec2, method)(InstanceIds=ids)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "Unknown")
-        message = exc.response.get("Error", {}).get("Message", "")
+    except aws.AWS_ERRORS as exc:
+        if not aws.answered(exc):
+            # No answer after botocore's retries (timeouts, dropped connections):
+            # the call may have acted. Never guess, never bisect.
+            error = aws.translate_error(exc)
+            for instance_id in ids:
+                outcomes[instance_id] = Outcome(False, code=error.code, message=error.message, transient=True, unknown=True)
+            return
+        code, message, status = aws.error_fields(exc)
         if code in ACCOUNT_LEVEL_CODES:
             raise AccountFailure(aws.translate_error(exc)) from exc
         if code in aws.THROTTLING_CODES:
@@ -98,7 +103,7 @@ def _run_batch(run: _Run, ids: list[str]) -> None:
                     False, code=code, message="AWS throttled the call; retried next tick.", transient=True
                 )
             return
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) >= 500:
+        if status >= 500:
             # AWS's own failure, after botocore's retries: it may have acted
             # before failing, so, as with no answer at all, only AWS's state
             # (read by the next tick) says what happened. No bisection, no backoff.
@@ -113,13 +118,6 @@ def _run_batch(run: _Run, ids: list[str]) -> None:
         middle = len(ids) // 2
         _run_batch(run, ids[:middle])
         _run_batch(run, ids[middle:])
-        return
-    except BotoCoreError as exc:
-        # No answer after botocore's retries (timeouts, dropped connections):
-        # the call may have acted. Never guess, never bisect.
-        error = aws.translate_error(exc)
-        for instance_id in ids:
-            outcomes[instance_id] = Outcome(False, code=error.code, message=error.message, transient=True, unknown=True)
         return
     for item in response.get(result_key, []):
         outcomes[item["InstanceId"]] = Outcome(True, new_state=item.get("CurrentState", {}).get("Name", ""))

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -142,7 +141,7 @@ def inventory_sync(
                 seen.extend(page)
                 if heartbeat is not None:
                     heartbeat()
-        except (BotoCoreError, ClientError) as exc:
+        except aws.AWS_ERRORS as exc:
             raise aws.translate_error(exc) from exc
         if write:
             # Only after the region's describe completed: a failed page never marks machines gone.

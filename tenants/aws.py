@@ -77,6 +77,25 @@ LEGACY_PAUSED = "LegacyKeysPaused"
 PROBE_EXTERNAL_ID_PREFIX = "parkway-external-id-check-"
 
 
+# What a botocore call raises: AWS's answer (ClientError) or no usable answer
+# (BotoCoreError). Other modules catch these through this module only.
+AWS_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+
+
+def error_fields(exc: Exception) -> tuple[str, str, int]:
+    """(code, message, HTTP status) of AWS's answer; ("", "", 0) when AWS did not answer."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.get("Code", "Unknown"), error.get("Message", ""), int(status)
+    return "", "", 0
+
+
+def answered(exc: Exception) -> bool:
+    """AWS answered with an error (as opposed to no answer at all)."""
+    return isinstance(exc, ClientError)
+
+
 class AwsError(Exception):
     """An AWS failure with a message fit for a customer.
 

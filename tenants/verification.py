@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -85,8 +84,10 @@ def _probe(credential: CloudCredential) -> VerifyResult:
         for operation, action in PERMISSION_PROBES:
             try:
                 getattr(ec2, _snake(operation))(InstanceIds=[PROBE_INSTANCE_ID], DryRun=True)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+            except aws.AWS_ERRORS as exc:
+                if not aws.answered(exc):
+                    raise
+                code = aws.error_fields(exc)[0]
                 if code in aws.DENIED_CODES:
                     checks.append((action, False))
                     return VerifyResult(
@@ -104,7 +105,7 @@ def _probe(credential: CloudCredential) -> VerifyResult:
                 if code != "DryRunOperation" and not code.startswith("InvalidInstanceID"):
                     raise
             checks.append((action, True))
-    except (ClientError, BotoCoreError, aws.AwsError) as exc:
+    except (*aws.AWS_ERRORS, aws.AwsError) as exc:
         error = aws.translate_error(exc, role_arn=credential.role_arn)
         return VerifyResult(ok=False, code=error.code, message=error.message, permanent=error.permanent, checks=checks)
     if credential.kind == credential.Kind.LEGACY_USER:

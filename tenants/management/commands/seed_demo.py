@@ -13,7 +13,6 @@ import os
 import secrets
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from scheduling.models import Schedule
 
-from tenants import demo, services
+from tenants import aws, demo, services
 from tenants.models import CloudAccount, Membership, Tenant
 from tenants.verification import account_verify
 
@@ -79,7 +78,7 @@ class Command(BaseCommand):
                 User.objects.create_superuser(username, "staff@parkway.invalid", password)
         except (ValidationError, IntegrityError) as exc:
             raise CommandError(f"The demo needs a fresh database; this one already holds part of it: {exc}") from None
-        except (BotoCoreError, ClientError) as exc:
+        except aws.AWS_ERRORS as exc:
             raise CommandError(
                 f"The AWS stand-in at {os.environ['AWS_ENDPOINT_URL']} refused the demo data ({exc}); "
                 "start a fresh one (make demo does)."
