@@ -82,9 +82,11 @@ def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:
         raise LeaseLost(f"the parking lease of account {lease.account_id} was taken over by another worker")
 
 
-def lease_release(lease: Lease) -> bool:
-    """Give the lease back; a no-op (False) when it is no longer ours."""
-    released = ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(
-        until=_until(-1), holder=""
-    )
+def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None) -> bool:
+    """Give the lease back; a no-op (False) when it is no longer ours. With
+    `outcome` (status, error), the tick's result is kept on the row as well."""
+    fields: dict = {"until": _until(-1), "holder": ""}
+    if outcome is not None:
+        fields.update(last_tick_at=Now(), last_status=outcome[0][:12], last_error=outcome[1])
+    released = ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields)
     return released == 1

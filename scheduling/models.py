@@ -285,6 +285,11 @@ class ParkingLease(models.Model):
     account = models.OneToOneField("tenants.CloudAccount", on_delete=models.CASCADE, primary_key=True, related_name="parking_lease")
     until = models.DateTimeField()
     holder = models.CharField(max_length=100, blank=True)
+    # The account's last tick, written as the lease is given back: an idle
+    # tick leaves no ParkingRun, so "is parking working here" is read here.
+    last_tick_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=12, blank=True)
+    last_error = models.TextField(blank=True)
 
 
 class ParkingRun(models.Model):

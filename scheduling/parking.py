@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -62,23 +63,27 @@ def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: boo
     lease = leases.lease_claim(account_id=account.pk)
     if lease is None:
         return AccountResult(account=account, status="busy", error="another worker is parking this account")
+    outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
     try:
-        return _park(account, at=at, lease=lease)
+        result = _park(account, at=at, lease=lease)
+        outcome = (result.status, result.error)
+        return result
     finally:
-        _release(lease)
+        _release(lease, outcome)
 
 
-def _release(lease: leases.Lease) -> None:
-    """Give the lease back even after a database error broke the connection;
-    if the database stays away, the lease simply expires."""
+def _release(lease: leases.Lease, outcome: tuple[str, str]) -> None:
+    """Give the lease back (with the tick's outcome) even after a database
+    error broke the connection; if the database stays away, the lease simply
+    expires."""
     try:
-        leases.lease_release(lease)
+        leases.lease_release(lease, outcome=outcome)
     except DatabaseError:
         if connection.in_atomic_block:
             raise
         connection.close()
         try:
-            leases.lease_release(lease)
+            leases.lease_release(lease, outcome=outcome)
         except DatabaseError:
             logger.exception("Could not release the parking lease of account %s; it expires by itself", lease.account_id)
 
@@ -87,8 +92,12 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
     dry_run = lease is None
     now = timezone.now()
     result = AccountResult(account=account, status="succeeded")
-    run = None if dry_run else ParkingRun.objects.create(account=account, tick_at=at, started_at=now)
-    result.run = run
+
+    def run_now() -> ParkingRun:
+        # Created only when there is something to keep: an idle tick writes no run.
+        if result.run is None:
+            result.run = ParkingRun.objects.create(account=account, tick_at=at, started_at=now)
+        return result.run
     with aws.counting_calls() as calls:
         try:
             session = aws.session_for(account)
@@ -97,12 +106,12 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
                 account=account, session=session, schedules=schedules, now=now, write=not dry_run,
                 heartbeat=None if lease is None else lambda: leases.lease_renew(lease),
             )
-            if run is not None:
-                recording.unsettled_reconcile(account_id=account.pk, resources=resources, exclude_run_id=run.pk)
+            if lease is not None:
+                recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)
             result.decisions = decisions
-            if run is not None and lease is not None:
-                _execute_and_record(account, session, decisions, run, lease, result)
+            if lease is not None:
+                _execute_and_record(account, session, decisions, run_now, lease, result)
             else:
                 result.planned = sum(1 for _, d in decisions if d.action in (planner.START, planner.STOP))
                 result.skipped = sum(1 for _, d in decisions if d.action == planner.SKIP)
@@ -116,6 +125,9 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             if not dry_run and error.permanent:
                 _flag_account(account, error)
     result.aws_calls = dict(calls)
+    if not dry_run and (result.status != "succeeded" or result.failed or result.unconfirmed):
+        run_now()  # runs with errors are kept
+    run = result.run
     if run is not None:
         if result.status == "succeeded" and result.failed:
             result.status = "partial"
@@ -152,7 +164,7 @@ def _execute_and_record(
     account: CloudAccount,
     session: Any,
     decisions: list[tuple[Resource, planner.Decision]],
-    run: ParkingRun,
+    run_now: Callable[[], ParkingRun],
     lease: leases.Lease,
     result: AccountResult,
 ) -> None:
@@ -167,7 +179,7 @@ def _execute_and_record(
     # Each batch is recorded as soon as AWS answers it (recording.act_and_record).
     for (region, action), intents in sorted(batches.items()):
         ec2 = clients.get(region) or clients.setdefault(region, aws.client(session, "ec2", region))
-        batch = recording.act_and_record(run=run, lease=lease, ec2=ec2, action=action, intents=intents)
+        batch = recording.act_and_record(run=run_now(), lease=lease, ec2=ec2, action=action, intents=intents)
         result.succeeded += batch.succeeded
         result.failed += batch.failed
         result.unconfirmed += batch.unconfirmed
@@ -181,11 +193,15 @@ def _execute_and_record(
             continue
         if decision.action == planner.SKIP:
             result.skipped += 1
-            actions.append(ParkingAction(
-                run=run, resource=resource, action=ParkingAction.Action.SKIP, reason=decision.reason[:300],
-                outcome=ParkingAction.Outcome.SKIPPED, settled_at=run.started_at,
-            ))
-        updates[(decision.desired_state, decision.retained_running)].append(resource.pk)
+            if decision.changes:
+                # A new decision not to act is history; the same skip again
+                # every tick (a backoff, an Auto Scaling member) is not.
+                actions.append(ParkingAction(
+                    run=run_now(), resource=resource, action=ParkingAction.Action.SKIP, reason=decision.reason[:300],
+                    outcome=ParkingAction.Outcome.SKIPPED, settled_at=timezone.now(),
+                ))
+        if decision.changes:
+            updates[(decision.desired_state, decision.retained_running)].append(resource.pk)
     with transaction.atomic():
         for (desired, retained), pks in updates.items():
             Resource.objects.filter(pk__in=pks).update(desired_state=desired, retained_running=retained)

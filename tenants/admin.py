@@ -290,14 +290,22 @@ class CloudAccountAdmin(ParkwayModelAdmin):
 
     @admin.display(description="last parking run")
     def last_parking_run(self, obj: CloudAccount) -> str:
+        lease = getattr(obj, "parking_lease", None)  # no row until its first tick
+        last_tick = ""
+        if lease is not None and lease.last_tick_at is not None:
+            # Idle ticks write no run: the last tick itself is kept on the account's lease row.
+            last_tick = format_html(
+                "Last tick {} UTC: {}{}<br>", lease.last_tick_at.strftime("%Y-%m-%d %H:%M"), lease.last_status,
+                format_html(" — {}", lease.last_error) if lease.last_error else "",
+            )
         run = obj.parking_runs.order_by("-started_at", "-pk").first()
         if run is None:
-            return "never parked yet"
+            return format_html("{}{}", last_tick, "no run with actions yet")
         url = reverse("admin:scheduling_parkingrun_change", args=[run.pk])
         calls = ", ".join(f"{op} {n}" for op, n in sorted(run.aws_calls.items())) or "no AWS calls"
         return format_html(
-            '<a href="{}">{} UTC — {}</a>: {} planned, {} done, {} failed, {} skipped ({}){}',
-            url, run.started_at.strftime("%Y-%m-%d %H:%M"), run.get_status_display(), run.planned, run.succeeded, run.failed, run.skipped, calls,
+            '{}Last run with actions or errors: <a href="{}">{} UTC — {}</a>: {} planned, {} done, {} failed, {} skipped ({}){}',
+            last_tick, url, run.started_at.strftime("%Y-%m-%d %H:%M"), run.get_status_display(), run.planned, run.succeeded, run.failed, run.skipped, calls,
             format_html("<br>{}", run.error) if run.error else "",
         )
 

@@ -161,12 +161,15 @@ def test_account_page_shows_its_last_parking_run(staff_client, acme, standin):
     office_hours(acme)
     account, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
     url = reverse("admin:tenants_cloudaccount_change", args=[account.pk])
-    assert "never parked yet" in staff_client.get(url).content.decode()
+    assert "no run with actions yet" in staff_client.get(url).content.decode()
     parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
     body = staff_client.get(url).content.decode()
     run = ParkingRun.objects.get()
     assert reverse("admin:scheduling_parkingrun_change", args=[run.pk]) in body
     assert "2 planned, 2 done, 0 failed" in body and "StopInstances 1" in body
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))  # idle: no run
+    body = staff_client.get(url).content.decode()
+    assert ParkingRun.objects.count() == 1 and "Last tick " in body and ": succeeded" in body
 
 
 def test_resources_are_found_by_id_name_and_tag_value(staff_client, acme):

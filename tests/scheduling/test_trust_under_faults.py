@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from scheduling import leases, parking, recording
+from scheduling import leases, parking, recording, resolver
 from scheduling.models import ParkingAction, ParkingLease, ParkingRun, Resource
 from tenants import aws, demo
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
@@ -190,8 +190,9 @@ def test_a_machine_that_keeps_failing_backs_off_and_is_retried_when_it_changes(a
     refuse.calls.clear()
     second = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
     assert refuse.calls == [] and "StopInstances" not in second.aws_calls  # no AWS call at all
-    skips = ParkingAction.objects.filter(run=second.run, action="skip")
-    assert skips.count() == 2 and all("backing off after 1 failed stop" in s.reason for s in skips)
+    assert second.skipped == 2 and second.run is None  # the same skip again is not history
+    said = resolver.resources_explain(failing.select_related("account"), at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert {(e.action, "backing off after 1 failed stop" in e.reason) for e in said.values()} == {("skip", True)}
 
     # Once the backoff ends it is tried again, and fails again: the wait doubles.
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=8)
@@ -342,3 +343,30 @@ def test_a_run_that_loses_its_lease_while_aws_answers_leaves_the_machines_to_the
     # What AWS answered is recorded; the machines' rows keep the new holder's view.
     assert set(ParkingAction.objects.filter(run=run).values_list("outcome", flat=True)) == {"succeeded"}
     assert set(Resource.objects.filter(pk__in=[r.pk for r in east]).values_list("state", "desired_state")) == {("stopped", "")}
+
+
+# --- Issue 10: activity that means something ------------------------------------
+
+
+def test_an_idle_tick_writes_no_run_but_the_account_keeps_its_last_tick(acme_fleet, standin):
+    account, _ = acme_fleet
+    busy = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    assert busy.run is not None
+    idle = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert idle.status == "succeeded" and idle.run is None
+    assert ParkingRun.objects.count() == 1
+    lease = ParkingLease.objects.get(account=account)
+    assert lease.last_status == "succeeded" and lease.last_tick_at is not None and lease.holder == ""
+
+
+def test_a_failed_tick_is_kept_even_with_nothing_done(acme_fleet, standin):
+    account, _ = acme_fleet
+    iam = demo.account_client("iam", ACME_ACCOUNT, "us-east-1")
+    iam.delete_role_policy(RoleName="ParkwayAccess", PolicyName="ParkwayParking")
+    iam.delete_role(RoleName="ParkwayAccess")
+    aws.clear_session_cache()
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    assert result.status == "failed" and result.run is not None
+    run = ParkingRun.objects.get()
+    assert run.status == "failed" and run.error
+    assert ParkingLease.objects.get(account=account).last_status == "failed"

@@ -12,6 +12,7 @@ import time_machine
 import yaml
 from django.test.utils import override_settings
 from django.urls import reverse
+from django.utils import timezone
 
 from tenants import demo
 from tenants.models import AuditEvent, CloudAccount, CloudCredential
@@ -287,3 +288,14 @@ def test_connecting_an_account_already_registered_here_tests_it_again(acme_clien
     assert any(m.startswith("Connected") for m in page_messages(response))
     account.refresh_from_db()
     assert account.status == CloudAccount.Status.CONNECTED and CloudAccount.objects.count() == 1
+
+
+def test_the_account_page_says_when_parking_last_ran_and_how_it_went(acme_client, acme_account):
+    from scheduling.models import ParkingLease
+
+    url = reverse("tenants:account", kwargs={"account_pk": acme_account.pk})
+    assert "not yet" in acme_client.get(url).content.decode()
+    ParkingLease.objects.create(account=acme_account, until=timezone.now(), last_tick_at=timezone.now(),
+                                last_status="failed", last_error="Parkway could not assume the role")
+    page = acme_client.get(url).content.decode()
+    assert 'data-testid="last-tick"' in page and "failed" in page and "could not assume the role" in page
