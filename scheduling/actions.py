@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import executor, leases, recording
-from scheduling.inventory import schedules_for
 from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
@@ -159,8 +158,7 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
             # A new assignment is a new decision: no backoff carried over.
             resource.failures, resource.last_failure, resource.retry_after = 0, "", None
         # The note explains a tag that names no schedule; an explicit choice makes it moot.
-        resource.assignment_note = "" if schedule is not None else schedules_for(account).note_for(resource)
-        resource.save(update_fields=["schedule", "assignment_note", "failures", "last_failure", "retry_after"])
+        resource.save(update_fields=["schedule", "failures", "last_failure", "retry_after"])
         audit_record(
             action="resource.schedule_assigned",
             actor=actor,

@@ -264,7 +264,7 @@ class ResourceAdmin(ParkwayModelAdmin):
     autocomplete_fields = ("schedule",)
     readonly_fields = (
         "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-        "schedule_tag", "assignment_note", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
+        "schedule_tag", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
         "first_seen_at", "last_seen_at", "gone_at",
     )
     actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")
@@ -294,7 +294,10 @@ class ResourceAdmin(ParkwayModelAdmin):
         if obj.schedule_id:
             return f"{obj.schedule.name} (assigned)"
         if obj.schedule_tag:
-            return obj.assignment_note or f"{obj.schedule_tag} (tag)"
+            explained = getattr(obj, "desired_now", None) or resources_explain([obj], at=timezone.now()).get(obj.pk)
+            if explained is not None and explained.schedule is None:
+                return f"'{obj.schedule_tag}' (tag): no such schedule"
+            return f"{obj.schedule_tag} (tag)"
         return "—"
 
     @admin.display(description="desired now")

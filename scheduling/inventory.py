@@ -8,15 +8,13 @@ never deleted, so their parking history stays.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
-from scheduling.models import Resource, Schedule
+from scheduling.models import Resource
 from tenants import aws
 from tenants.models import CloudAccount
 
@@ -24,7 +22,7 @@ DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5..1000
 ASG_TAG = "aws:autoscaling:groupName"
 UPSERT_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-    "schedule_tag", "assignment_note", "last_seen_at", "gone_at",
+    "schedule_tag", "last_seen_at", "gone_at",
     "failures", "last_failure", "retry_after",
 ]
 
@@ -34,44 +32,6 @@ def describe_pages(ec2: Any) -> Iterator[list[dict[str, Any]]]:
     paginator = ec2.get_paginator("describe_instances")
     for page in paginator.paginate(PaginationConfig={"PageSize": DESCRIBE_PAGE_SIZE}):
         yield [instance for reservation in page.get("Reservations", []) for instance in reservation.get("Instances", [])]
-
-
-@dataclass(frozen=True)
-class ScheduleBook:
-    """The schedules a tenant's machines may follow, and which one each follows:
-    an explicit assignment wins; otherwise the schedule tag names one, the
-    tenant's own winning over a global template of the same name."""
-
-    by_pk: dict[int, Schedule]
-    by_name: dict[str, Schedule]
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Schedule], *, tenant_id: int) -> ScheduleBook:
-        usable = [s for s in rows if s.tenant_id in (None, tenant_id)]
-        by_name: dict[str, Schedule] = {}
-        for schedule in sorted(usable, key=lambda s: s.tenant_id is not None):
-            by_name[schedule.name] = schedule
-        return cls(by_pk={s.pk: s for s in usable}, by_name=by_name)
-
-    def schedule_of(self, resource: Resource) -> Schedule | None:
-        if resource.schedule_id is not None:
-            return self.by_pk.get(resource.schedule_id)
-        return self.by_name.get(resource.schedule_tag) if resource.schedule_tag else None
-
-    def note_for(self, resource: Resource) -> str:
-        """Shown on the machine when its tag names no schedule."""
-        if resource.schedule_id is None and resource.schedule_tag and resource.schedule_tag not in self.by_name:
-            return f"schedule '{resource.schedule_tag}' not found"
-        return ""
-
-
-def usable_schedules(tenant_ids: Iterable[int]) -> list[Schedule]:
-    """The tenants' own schedules and the global templates: two queries (periods prefetched)."""
-    return list(Schedule.objects.filter(Q(tenant_id__in=list(tenant_ids)) | Q(tenant__isnull=True)).prefetch_related("periods"))
-
-
-def schedules_for(account: CloudAccount) -> ScheduleBook:
-    return ScheduleBook.from_rows(usable_schedules([account.tenant_id]), tenant_id=account.tenant_id)
 
 
 def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
@@ -98,7 +58,6 @@ def inventory_sync(
     *,
     account: CloudAccount,
     session: Any = None,
-    schedules: ScheduleBook | None = None,
     now: dt.datetime | None = None,
     write: bool = True,
     heartbeat: Callable[[], None] | None = None,
@@ -112,8 +71,6 @@ def inventory_sync(
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
-    if schedules is None:
-        schedules = schedules_for(account)
     tag_key = settings.PARKWAY_SCHEDULE_TAG
     existing = {(r.region, r.resource_id): r for r in Resource.objects.filter(account=account)}
     seen: list[Resource] = []
@@ -129,7 +86,6 @@ def inventory_sync(
                         resource = Resource(account=account, region=region, resource_id=instance["InstanceId"], first_seen_at=now)
                         existing[key] = resource
                     _apply_instance(resource, instance, tag_key=tag_key, now=now)
-                    resource.assignment_note = schedules.note_for(resource)
                     page.append(resource)
                 if write and page:
                     Resource.objects.bulk_create(

@@ -209,7 +209,6 @@ class Resource(models.Model):
         Schedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="resources"
     )
     schedule_tag = models.CharField(max_length=256, blank=True, help_text="Value of the schedule tag when last seen.")
-    assignment_note = models.CharField(max_length=300, blank=True)
     # What the planner last wanted ("" = never evaluated): transitions are
     # detected against it, so manual starts/stops between them are respected.
     desired_state = models.CharField(max_length=10, blank=True)

@@ -25,7 +25,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from scheduling import executor, leases, planner, recording, resolver
-from scheduling.inventory import ScheduleBook, inventory_sync, schedules_for
+from scheduling.inventory import inventory_sync
+from scheduling.resolver import ScheduleBook, schedules_for
 from scheduling.models import ParkingAction, ParkingRun, Resource
 from tenants import aws
 from tenants.models import CloudAccount
@@ -103,7 +104,7 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             session = aws.session_for(account)
             schedules = schedules_for(account)
             resources = inventory_sync(
-                account=account, session=session, schedules=schedules, now=now, write=not dry_run,
+                account=account, session=session, now=now, write=not dry_run,
                 heartbeat=None if lease is None else lambda: leases.lease_renew(lease),
             )
             if lease is not None:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db.models import Q
+
 from scheduling import planner
-from scheduling.inventory import ScheduleBook, usable_schedules
 from scheduling.models import Override, Resource, Schedule
 from scheduling.periods import ScheduleError
 from scheduling.periods.engine import CompiledSchedule, cached_compile
+from tenants.models import CloudAccount
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,38 @@ class Explanation:
                 "timezone": self.next_change.zone,
             },
         }
+
+
+@dataclass(frozen=True)
+class ScheduleBook:
+    """The schedules a tenant's machines may follow, and which one each follows:
+    an explicit assignment wins; otherwise the schedule tag names one, the
+    tenant's own winning over a global template of the same name."""
+
+    by_pk: dict[int, Schedule]
+    by_name: dict[str, Schedule]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Schedule], *, tenant_id: int) -> ScheduleBook:
+        usable = [s for s in rows if s.tenant_id in (None, tenant_id)]
+        by_name: dict[str, Schedule] = {}
+        for schedule in sorted(usable, key=lambda s: s.tenant_id is not None):
+            by_name[schedule.name] = schedule
+        return cls(by_pk={s.pk: s for s in usable}, by_name=by_name)
+
+    def schedule_of(self, resource: Resource) -> Schedule | None:
+        if resource.schedule_id is not None:
+            return self.by_pk.get(resource.schedule_id)
+        return self.by_name.get(resource.schedule_tag) if resource.schedule_tag else None
+
+
+def usable_schedules(tenant_ids: Iterable[int]) -> list[Schedule]:
+    """The tenants' own schedules and the global templates: two queries (periods prefetched)."""
+    return list(Schedule.objects.filter(Q(tenant_id__in=list(tenant_ids)) | Q(tenant__isnull=True)).prefetch_related("periods"))
+
+
+def schedules_for(account: CloudAccount) -> ScheduleBook:
+    return ScheduleBook.from_rows(usable_schedules([account.tenant_id]), tenant_id=account.tenant_id)
 
 
 def active_overrides(resource_pks: Iterable[int], *, at: dt.datetime) -> dict[int, Override]:

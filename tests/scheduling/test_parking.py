@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.conf import Conf
 
-from scheduling import executor, leases, parking, tasks
+from scheduling import executor, leases, parking, resolver, tasks
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
@@ -104,8 +104,8 @@ def test_unknown_schedule_tag_is_reported_and_never_breaks_the_tick(acme, standi
     account, ids = connect(acme, ACME_ACCOUNT, per_region=2, tag="night-shift", regions=["us-east-1"])
     result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
     assert result.status == "succeeded" and result.planned == 0
-    notes = set(Resource.objects.values_list("assignment_note", flat=True))
-    assert notes == {"schedule 'night-shift' not found"}
+    said = resolver.resources_explain(Resource.objects.select_related("account"), at=TUESDAY_EVENING)
+    assert {e.reason for e in said.values()} == {"its tag names a schedule 'night-shift' that does not exist"}
 
 
 def test_explicit_schedule_beats_the_tag_and_global_templates_apply(acme, standin):
