@@ -180,6 +180,10 @@ PARKWAY_UNVERIFIED_ACCOUNT_HOURS = env.int("PARKWAY_UNVERIFIED_ACCOUNT_HOURS", d
 # Parking: how often the tick runs, and the tag that names an instance's schedule.
 PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
+# Retention (manage.py prune_history, daily): parking runs and their actions are kept this many
+# days, audit events this many (longer: they answer "who changed what" in a dispute or an audit).
+PARKWAY_HISTORY_DAYS = env.int("PARKWAY_HISTORY_DAYS", default=90)
+PARKWAY_AUDIT_DAYS = env.int("PARKWAY_AUDIT_DAYS", default=400)
 # Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
 PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
 

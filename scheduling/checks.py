@@ -32,6 +32,10 @@ def check_q_cluster(app_configs: Any = None, **kwargs: Any) -> list:
         )
     if settings.PARKWAY_TICK_MINUTES < 1:
         problems.append(Error("PARKWAY_TICK_MINUTES must be at least 1.", id="scheduling.E004"))
+    if settings.PARKWAY_HISTORY_DAYS < 1:
+        problems.append(
+            Error("PARKWAY_HISTORY_DAYS must be at least 1: the daily prune would delete today's parking runs.", id="scheduling.E005")
+        )
     if timeout is not None and timeout > 60 * settings.PARKWAY_TICK_MINUTES * 3:
         problems.append(
             Warning("Q_CLUSTER 'timeout' spans several ticks; a stuck task holds its worker that long.", id="scheduling.W001")

@@ -14,6 +14,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from portal.untrusted import parse_id
+from scheduling.activity import RUN_OUTCOMES, ActivityFilters
 from scheduling.models import Override, Period, Schedule
 from tenants.models import CloudAccount
 
@@ -60,6 +62,43 @@ class ResourceFilterForm(forms.Form):
             ("none", "Not scheduled"),
             *schedule_groups(schedules),
         ]
+
+
+class ActivityFilterForm(forms.Form):
+    """GET filters of the activity page; every field optional.
+
+    The account choices are the tenant's own accounts, so another tenant's
+    account id is an invalid choice (a form error), never a filter."""
+
+    account = forms.ChoiceField(required=False)
+    outcome = forms.ChoiceField(
+        required=False,
+        label="Run outcome",
+        choices=[("", "Any outcome")] + [(status.value, status.label) for status in RUN_OUTCOMES],
+    )
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, accounts: list[CloudAccount], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accounts = {account.pk: account for account in accounts}
+        self.fields["account"].choices = [("", "All accounts")] + [(str(a.pk), str(a)) for a in accounts]
+
+    def clean_account(self) -> CloudAccount | None:
+        value = self.cleaned_data["account"]
+        return self.accounts.get(parse_id(value)) if value else None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("The “From” day is after the “To” day.", code="reversed_range")
+        return cleaned
+
+    def filters(self) -> ActivityFilters:
+        """What the valid form asks for (call after is_valid())."""
+        data = self.cleaned_data
+        return ActivityFilters(account=data["account"], outcome=data["outcome"], since=data["since"], until=data["until"])
 
 
 class AssignScheduleForm(forms.Form):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from scheduling import parking
+from scheduling.history import history_prune
 from scheduling.inventory import inventory_sync
 from tenants.aws import AwsError
 
@@ -43,3 +46,11 @@ def sync_inventory() -> int:
         except AwsError as exc:
             logger.warning("Inventory sync failed for account %s: %s", account.account_id, exc.message)
     return synced
+
+
+def prune_history() -> str:
+    """Daily: forget parking runs older than PARKWAY_HISTORY_DAYS, audit events older than PARKWAY_AUDIT_DAYS."""
+    report = history_prune(
+        now=timezone.now(), history_days=settings.PARKWAY_HISTORY_DAYS, audit_days=settings.PARKWAY_AUDIT_DAYS
+    )
+    return str(report)

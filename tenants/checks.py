@@ -103,3 +103,10 @@ def check_sessions_and_signin(app_configs: Any = None, **kwargs: Any) -> list:
     if settings.PARKWAY_TRUSTED_PROXIES < 0:
         problems.append(Error("PARKWAY_TRUSTED_PROXIES must be 0 or more.", id="tenants.E014"))
     return problems
+
+
+@register()
+def check_audit_retention(app_configs: Any = None, **kwargs: Any) -> list:
+    if settings.PARKWAY_AUDIT_DAYS < 1:
+        return [Error("PARKWAY_AUDIT_DAYS must be at least 1: the daily prune would delete today's audit events.", id="tenants.E015")]
+    return []

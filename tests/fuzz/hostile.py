@@ -39,7 +39,7 @@ HOSTILE = st.one_of(st.sampled_from(HOSTILE_VALUES), TEXT, NUMBERS)
 # list-filter parameter of every registered ModelAdmin to these.
 QUERY_KEYS: tuple[str, ...] = (
     "next", "from", "page", "runs_page", "actions_page", "events_page", "account", "region", "state", "schedule",
-    "tenant", "q", "o", "p", "e", "all", "_popup", "_to_field", "_changelist_filters", "_facets", "app_label",
+    "outcome", "since", "until", "tenant", "q", "o", "p", "e", "all", "_popup", "_to_field", "_changelist_filters", "_facets", "app_label",
     "model_name", "field_name", "term", "auth", "scope", "assigned", "asg", "snoozed", "locked_out", "language",
 )
 # Extra POST keys that steer admin views and actions.

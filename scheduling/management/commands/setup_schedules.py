@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -5,10 +6,12 @@ from django.core.management.base import BaseCommand
 from django_q.models import Schedule as QSchedule
 
 # By name, so rerunning this (every deploy, every `make demo`) updates rather than duplicates.
-JOBS = {
+# "minutes" is None for a daily job.
+JOBS: dict[str, dict[str, Any]] = {
     "parkway-tick": {"func": "scheduling.tasks.tick", "minutes": lambda: settings.PARKWAY_TICK_MINUTES},
     "parkway-inventory-sync": {"func": "scheduling.tasks.sync_inventory", "minutes": lambda: 60},
     "parkway-forget-unverified-accounts": {"func": "tenants.tasks.forget_unverified_accounts", "minutes": lambda: 60},
+    "parkway-prune-history": {"func": "scheduling.tasks.prune_history", "minutes": lambda: None},
 }
 
 
@@ -17,8 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name, job in JOBS.items():
+            minutes_of: Callable[[], int | None] = job["minutes"]
+            minutes = minutes_of()
+            schedule_type = QSchedule.DAILY if minutes is None else QSchedule.MINUTES
             _, created = QSchedule.objects.update_or_create(
                 name=name,
-                defaults={"func": job["func"], "schedule_type": QSchedule.MINUTES, "minutes": job["minutes"](), "repeats": -1},
+                defaults={"func": job["func"], "schedule_type": schedule_type, "minutes": minutes, "repeats": -1},
             )
-            self.stdout.write(f"{'created' if created else 'updated'} {name}: {job['func']} every {job['minutes']()} min")
+            every = "day" if minutes is None else f"{minutes} min"
+            self.stdout.write(f"{'created' if created else 'updated'} {name}: {job['func']} every {every}")
