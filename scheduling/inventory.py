@@ -103,3 +103,13 @@ def inventory_sync(
             # Only after the region's describe completed: a failed page never marks machines gone.
             Resource.objects.filter(account=account, region=region, gone_at__isnull=True, last_seen_at__lt=now).update(gone_at=now)
     return seen
+
+
+def account_refresh_and_preview(*, account: CloudAccount) -> str:
+    """After a connection test passed: the machines appear at once, and the
+    customer reads what the next tick will do with them."""
+    from scheduling.resolver import preview_sentence, resources_explain
+
+    inventory_sync(account=account)
+    resources = Resource.objects.filter(account=account, gone_at__isnull=True).select_related("account")
+    return preview_sentence(resources_explain(resources, at=timezone.now()).values())

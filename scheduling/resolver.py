@@ -274,3 +274,34 @@ def resources_explain(
     overrides = active_overrides((r.pk for r in resources), at=at)
     explained = explain(resources, books=books, overrides=overrides, at=at, now=now)
     return {e.resource.pk: e for e in explained}
+
+
+# --- Previews: what the next tick would do -----------------------------------------
+
+
+def _with_schedule(resource: Resource, schedule: Schedule | None) -> Resource:
+    """An unsaved copy of `resource` assigned `schedule` (the original is untouched)."""
+    copy = Resource(**{f.attname: getattr(resource, f.attname) for f in Resource._meta.concrete_fields})
+    copy.account = resource.account
+    copy.schedule = schedule
+    return copy
+
+
+def assignment_preview(resource: Resource, *, schedule: Schedule | None, at: dt.datetime) -> Explanation:
+    """What the tick would do with `resource` if it followed `schedule` (None: its tag)."""
+    return resources_explain([_with_schedule(resource, schedule)], at=at)[resource.pk]
+
+
+def preview_sentence(explanations: Iterable[Explanation]) -> str:
+    """"The next tick will stop 4 machines (schedule office: first seen outside its period)." """
+    groups: dict[tuple[str, str], int] = {}
+    for e in explanations:
+        if e.action in (planner.START, planner.STOP):
+            groups[(e.action, e.reason)] = groups.get((e.action, e.reason), 0) + 1
+    if not groups:
+        return "The next tick will neither start nor stop anything."
+    parts = [
+        f"{action} {count} machine{'s' if count != 1 else ''} ({reason})"
+        for (action, reason), count in sorted(groups.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return "The next tick will " + "; ".join(parts) + "."

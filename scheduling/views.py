@@ -34,7 +34,7 @@ from scheduling.forms import (
 )
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
-from scheduling.resolver import Explanation, resources_explain
+from scheduling.resolver import Explanation, assignment_preview, resources_explain
 from scheduling.services import schedule_save_from_spec
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
@@ -149,6 +149,7 @@ def render_resource(
     schedules: list[Schedule] | None = None,
     assign_form: AssignScheduleForm | None = None,
     snooze_form: SnoozeForm | None = None,
+    preview: Explanation | None = None,
     status: int = 200,
 ) -> HttpResponse:
     schedules = schedules if schedules is not None else schedule_choices(request.tenant)
@@ -157,13 +158,14 @@ def render_resource(
     context = {
         "resource": resource,
         "desired": wanted,
+        "preview": preview,
         "follows": follows,
         "zone": zone_of(follows).key,
         "assign_form": assign_form
         or AssignScheduleForm(initial={"schedule": str(resource.schedule_id or "")}, schedules=schedules),
         "snooze_form": snooze_form or SnoozeForm(zone=zone_of(follows), initial={"hours": 2}),
         "snoozes": list(resource.overrides.order_by("-created_at")[:5]),
-        "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:10]),
+        "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:30]),
         "next": safe_next(request, ""),
     }
     return render(request, "selfservice/resource.html", context, status=status)
@@ -185,7 +187,15 @@ def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
         return _back(request, resource)
     schedules = schedule_choices(request.tenant)
     form = AssignScheduleForm(request.POST, schedules=schedules)
-    if form.is_valid():
+    if form.is_valid() and "preview" in request.POST:
+        schedule = form.cleaned_data["schedule"]
+        if not resource.may_follow(schedule):
+            form.add_error("schedule", "Choose one of your schedules or a global template.")
+        else:
+            # Nothing is saved: the page shows what the next tick would do.
+            preview = assignment_preview(resource, schedule=schedule, at=timezone.now())
+            return render_resource(request, resource, schedules=schedules, assign_form=form, preview=preview)
+    elif form.is_valid():
         schedule = form.cleaned_data["schedule"]
         try:
             resource_assign_schedule(resource=resource, schedule=schedule, actor=request.user)

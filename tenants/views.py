@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from portal.throttle import ThrottleResult, throttle_hit
+from tenants import aws
 from tenants.aws import LEGACY_PAUSED
 from portal.untrusted import local_url, parse_id
 from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
@@ -176,6 +177,13 @@ def report_verification(request: HttpRequest, account: CloudAccount, result: Ver
         messages.warning(request, result.message)
     else:
         messages.success(request, result.message)
+    if result.ok:
+        from scheduling.inventory import account_refresh_and_preview
+
+        try:
+            messages.info(request, account_refresh_and_preview(account=account))
+        except aws.AwsError as exc:
+            messages.warning(request, f"The machines could not be listed yet ({exc.message}); the next tick lists them.")
 
 
 def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpResponse | None:

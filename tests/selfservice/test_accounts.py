@@ -299,3 +299,18 @@ def test_the_account_page_says_when_parking_last_ran_and_how_it_went(acme_client
                                 last_status="failed", last_error="Parkway could not assume the role")
     page = acme_client.get(url).content.decode()
     assert 'data-testid="last-tick"' in page and "failed" in page and "could not assume the role" in page
+
+
+def test_a_passing_connection_test_lists_the_machines_at_once_and_previews_the_next_tick(acme_client, acme, standin):
+    from scheduling.models import Period, Resource, Schedule
+
+    office = Schedule.objects.create(tenant=acme, name="office", timezone="UTC")
+    Period.objects.create(schedule=office, begintime=dt.time(9), endtime=dt.time(17), weekdays="mon-fri")
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
+    demo.seed_instances(ACME_ACCOUNT, "us-east-1", 3, tags={"Schedule": "office"})
+    with time_machine.travel(dt.datetime(2026, 11, 24, 20, 0, tzinfo=dt.timezone.utc), tick=False):
+        response = acme_client.post(
+            reverse(CONNECT), {"account_id": ACME_ACCOUNT, "role_arn": "", "regions": "us-east-1", "name": "Prod"}, follow=True,
+        )
+    assert Resource.objects.filter(account__tenant=acme).count() == 3  # no waiting for the next tick
+    assert "The next tick will stop 3 machines (schedule office: first seen outside its period)." in page_messages(response)

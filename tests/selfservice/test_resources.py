@@ -245,3 +245,16 @@ def test_next_is_only_ever_a_local_path_never_a_view_name(acme_client, acme_acco
 @pytest.mark.parametrize("query", {"region": "us-east-1\x00", "q": "\x00"}.items())
 def test_a_nul_character_in_a_query_is_a_bad_request(acme_client, acme_account, query):
     assert acme_client.get(RESOURCES, dict([query])).status_code == 400
+
+
+def test_previewing_a_schedule_shows_what_the_next_tick_would_do_and_saves_nothing(acme_client, acme, acme_account, evening):
+    office = office_hours(acme)
+    (resource,) = make_resources(acme_account, 1)
+    response = acme_client.post(resource_url(resource, "scheduling:resource_assign"), {"schedule": str(office.pk), "preview": "1"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'data-testid="assign-preview-result"' in page
+    assert "the next tick would: <strong>stop</strong> — schedule office: first seen outside its period" in page
+    resource.refresh_from_db()
+    assert resource.schedule is None
+    assert not AuditEvent.objects.filter(action="resource.schedule_assigned").exists()
