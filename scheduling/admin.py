@@ -264,7 +264,7 @@ class ResourceAdmin(ParkwayModelAdmin):
     autocomplete_fields = ("schedule",)
     readonly_fields = (
         "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-        "schedule_tag", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
+        "desired_display", "schedule_tag", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
         "first_seen_at", "last_seen_at", "gone_at",
     )
     actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")

@@ -223,3 +223,12 @@ def test_a_nul_character_in_a_resource_filter_is_a_bad_request(staff_client, acm
     # PostgreSQL refuses NUL in any text it compares: this was a DataError, a 500.
     response = staff_client.get(reverse("admin:scheduling_resource_changelist") + "?" + query)
     assert response.status_code == 400
+
+
+def test_the_resource_page_in_admin_explains_what_the_tick_will_do(staff_client, acme):
+    office_hours(acme)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="nosuch")
+    resource = Resource.objects.get()
+    page = staff_client.get(reverse("admin:scheduling_resource_change", args=[resource.pk])).content.decode()
+    assert "next tick: none — its tag names a schedule &#x27;nosuch&#x27; that does not exist" in page
