@@ -38,7 +38,7 @@ from scheduling.resolver import Explanation, assignment_preview, resources_expla
 from scheduling.services import schedule_save_from_spec
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
-from tenants.views import safe_next, tenant_member_required
+from tenants.decorators import safe_next, tenant_member_required
 
 RESOURCES_PER_PAGE = 50
 

@@ -19,7 +19,7 @@ from scheduling.forms import ActivityFilterForm
 from scheduling.models import ParkingAction, ParkingRun
 from scheduling.views import page_of
 from tenants.models import AuditEvent, CloudAccount
-from tenants.views import tenant_member_required
+from tenants.decorators import tenant_member_required
 
 ACTIVITY_PER_PAGE = 25
 

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from scheduling import parking, resolver
-from scheduling.models import Override, Period, Resource, Schedule
+from scheduling.models import Override, Resource, Schedule
 from scheduling.periods import compile_spec
 from tenants import demo
 from tests.conftest import ACME_ACCOUNT
