@@ -158,7 +158,7 @@ def _plan(
         now=now,
         next_changes=False,
     )
-    return [(e.resource, e.decision) for e in explained if e.decision.action is not None or e.decision.changes]
+    return [(e.resource, e.decision) for e in explained if e.decision.for_the_tick]
 
 
 def _execute_and_record(

@@ -85,6 +85,11 @@ class Decision:
     changes: bool = True
     code: str = ""
 
+    @property
+    def for_the_tick(self) -> bool:
+        """The tick has something to do: an AWS call, a skip, or stored fields to change."""
+        return self.action is not None or self.changes
+
 
 def plan(
     resources: Iterable[ResourceView],
@@ -98,7 +103,7 @@ def plan(
 
     `at` is the instant schedules are evaluated for; `now` (default `at`) the
     real time, against which per-machine backoff is measured."""
-    return [d for d in explain(resources, schedules, overrides, at, now=now) if d.action is not None or d.changes]
+    return [d for d in explain(resources, schedules, overrides, at, now=now) if d.for_the_tick]
 
 
 def explain(
