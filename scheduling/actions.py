@@ -19,7 +19,7 @@ from scheduling import executor, leases, recording
 from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
-from tenants.services import Actor, actor_label, audit_record
+from tenants.audit import Actor, actor_label, audit_record
 
 MAX_SNOOZE = dt.timedelta(days=30)
 

@@ -23,7 +23,7 @@ from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.resolver import resources_explain
 from scheduling.periods import ScheduleError, summarize, week_grid
-from tenants.services import audit_record
+from tenants.audit import audit_record
 
 STATE_LABELS = {"running": "running", "stopped": "stopped", "any": "no change"}
 

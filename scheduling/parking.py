@@ -30,7 +30,7 @@ from scheduling.resolver import ScheduleBook, schedules_for
 from scheduling.models import ParkingAction, ParkingRun, Resource
 from tenants import aws
 from tenants.models import CloudAccount
-from tenants.services import audit_record
+from tenants.audit import audit_record
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from scheduling.instance_scheduler import ScheduleImportError, load_import_file
 from scheduling.models import Period, Schedule
 from scheduling.periods import ScheduleError
 from tenants.models import Tenant
-from tenants.services import Actor, audit_record
+from tenants.audit import Actor, audit_record
 
 # Copied onto an existing schedule on update; everything else (pk, tenant,
 # name, created_at) stays, so resources that point at it keep pointing at it.

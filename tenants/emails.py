@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 
 from tenants.models import CloudAccount, Tenant
 from tenants.onboarding import quick_create_url
-from tenants.services import Actor, audit_record
+from tenants.audit import Actor, audit_record
 from tenants.sunset import legacy_keys_paused
 
 logger = logging.getLogger(__name__)

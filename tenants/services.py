@@ -6,48 +6,19 @@ Admin actions, views and commands call these; they never write models directly.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Union
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant, generate_external_id
+from tenants.audit import Actor, audit_record
+from tenants.models import CloudAccount, CloudCredential, Tenant, generate_external_id
 from tenants.validation import (
     validate_role_arn_for_account,
     validate_secret_access_key,
 )
-
-# A person (admin, self-service) or a label for machines: "system", "cli".
-Actor = Union[AbstractBaseUser, str]
-
-
-def actor_label(actor: Actor) -> str:
-    return actor if isinstance(actor, str) else actor.get_username()
-
-
-def audit_record(
-    *,
-    action: str,
-    actor: Actor,
-    tenant: Tenant | None = None,
-    account: CloudAccount | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append an audit event. Callers pass details without secrets."""
-    if account is not None and tenant is None:
-        tenant = account.tenant
-    return AuditEvent.objects.create(
-        actor=None if isinstance(actor, str) else actor,
-        actor_label=actor_label(actor),
-        tenant=tenant,
-        account=account,
-        action=action,
-        details=details or {},
-    )
-
 
 def mask_external_id(external_id: str) -> str:
     return f"{external_id[:8]}…{external_id[-4:]}" if len(external_id) > 12 else "…"

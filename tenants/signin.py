@@ -20,7 +20,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from tenants.services import Actor, audit_record
+from tenants.audit import Actor, audit_record
 
 LOCKED_OUT_STATUS = 429
 

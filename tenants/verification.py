@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
-from tenants.services import Actor, account_claim, audit_record
+from tenants.audit import Actor, audit_record
+from tenants.services import account_claim
 
 # A well-formed ID that exists nowhere: with DryRun=True AWS checks the
 # permission before it looks for the instance.

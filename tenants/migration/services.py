@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from django.db import connections
 
 from tenants.models import CloudAccount, CloudCredential
-from tenants.services import Actor
+from tenants.audit import Actor
 from tenants.verification import VerifyResult
 
 from .results import MigrationResult, Outcome

@@ -17,7 +17,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from tenants.models import CloudAccount, CloudCredential
-from tenants.services import Actor, account_claim, audit_record
+from tenants.audit import Actor, audit_record
+from tenants.services import account_claim
 from tenants.sunset import legacy_keys_paused
 from tenants.validation import validate_role_arn_for_account
 from tenants.verification import VerifyResult, credential_verify

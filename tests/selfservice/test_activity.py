@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from scheduling.models import ParkingAction, ParkingRun
 from tenants.models import AuditEvent
-from tenants.services import audit_record
+from tenants.audit import audit_record
 from tests.selfservice.conftest import GlobexWorld, make_account, make_resources
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from tenants import services
+from tenants import audit, services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
 from tenants.validation import validate_external_id
 
@@ -112,7 +112,7 @@ def test_the_database_lets_only_one_tenant_claim_an_account_id(acme, globex):
 
 
 def test_audit_events_are_append_only(acme):
-    event = services.audit_record(action="x", actor="system", tenant=acme)
+    event = audit.audit_record(action="x", actor="system", tenant=acme)
     event.action = "y"
     with pytest.raises(ValueError):
         event.save()
