@@ -14,7 +14,6 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
@@ -22,66 +21,10 @@ from scheduling import actions as resource_actions
 from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.resolver import resources_explain
-from scheduling.periods import ScheduleError, summarize, week_grid
+from scheduling.periods import ScheduleError, summarize
+from scheduling.services import schedules_delete
+from scheduling.templatetags.schedule_display import week_picture_html
 from tenants.audit import audit_record
-
-STATE_LABELS = {"running": "running", "stopped": "stopped", "any": "no change"}
-
-
-def _clock(quarter: int) -> str:
-    return f"{quarter // 4:02d}:{quarter % 4 * 15:02d}"
-
-
-def _clocks_change_note(day: dt.date, zone: dt.tzinfo) -> SafeString | str:
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=zone)
-    next_midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    before, after = midnight.utcoffset(), next_midnight.utcoffset()
-    if before == after:
-        return ""
-    # Without this, a row where 02:00-02:45 "does not run" looks like a bug.
-    return format_html(
-        '<br><span class="pw-week-dst" title="UTC offset {} → {}">clocks change</span>',
-        midnight.strftime("%z"),
-        next_midnight.strftime("%z"),
-    )
-
-
-def week_picture_html(*, schedule: Schedule, now: dt.datetime) -> SafeString:
-    """The schedule's desired state for the week containing ``now`` (in the
-    schedule's zone, from Monday), as a 7 × 96 quarter-hour grid with a legend."""
-    try:
-        compiled = schedule.compiled()
-    except ScheduleError as exc:
-        return format_html('<p class="errornote">This schedule cannot be evaluated: {}</p>', str(exc))
-    today = now.astimezone(compiled.zone).date()
-    monday = today - dt.timedelta(days=today.weekday())
-    hours = format_html_join("", '<th colspan="4" scope="colgroup">{}</th>', ((f"{h:02d}",) for h in range(24)))
-    rows = []
-    for offset, states in enumerate(week_grid(compiled, monday)):
-        day = monday + dt.timedelta(days=offset)
-        label = day.strftime("%a %d %b")
-        cells = format_html_join(
-            "",
-            '<td class="pw-week-{}" title="{} {}: {}"></td>',
-            ((state, label, _clock(q), STATE_LABELS[state]) for q, state in enumerate(states)),
-        )
-        rows.append((label, _clocks_change_note(day, compiled.zone), cells))
-    body = format_html_join("", '<tr><th scope="row">{}{}</th>{}</tr>', rows)
-    legend = format_html_join(
-        "", '<span><i class="pw-week-{}"></i> {}</span>', ((state, text) for state, text in STATE_LABELS.items())
-    )
-    return format_html(
-        '<div class="pw-week-picture"><table class="pw-week">'
-        "<caption>Week of {} ({})</caption>"
-        "<thead><tr><th></th>{}</tr></thead><tbody>{}</tbody></table>"
-        '<p class="pw-week-legend">{}</p></div>',
-        monday.strftime("%a %d %b %Y"),
-        compiled.timezone,
-        hours,
-        body,
-        legend,
-    )
-
 
 class ScopeFilter(admin.SimpleListFilter):
     title = "tenant / global"
@@ -153,16 +96,10 @@ class ScheduleAdmin(ParkwayModelAdmin):
         )
 
     def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
-        details = {"schedule_id": obj.pk, "name": obj.name}
-        tenant = obj.tenant
-        super().delete_model(request, obj)
-        audit_record(action="schedule.deleted", actor=request.user, tenant=tenant, details=details)
+        schedules_delete(schedules=[obj], actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        deleted = [(s.tenant, {"schedule_id": s.pk, "name": s.name}) for s in queryset.select_related("tenant")]
-        super().delete_queryset(request, queryset)
-        for tenant, details in deleted:
-            audit_record(action="schedule.deleted", actor=request.user, tenant=tenant, details=details)
+        schedules_delete(schedules=queryset.select_related("tenant"), actor=request.user)
 
 
 # --- Inventory and parking ------------------------------------------------------

@@ -8,6 +8,7 @@ importing the same file twice updates, never duplicates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,3 +165,17 @@ def schedules_import(*, data: Any, tenant: Tenant | None, actor: Actor, dry_run:
             )
             (report.created if outcome == "created" else report.updated).append(schedule.name)
     return report
+
+
+def schedules_delete(*, schedules: Iterable[Schedule], actor: Actor) -> int:
+    """Delete schedules, one audit event each (their machines fall back to their
+    schedule tag: Resource.schedule is SET_NULL). Returns how many."""
+    deleted = 0
+    with transaction.atomic():
+        for schedule in schedules:
+            details = {"schedule_id": schedule.pk, "name": schedule.name}
+            tenant = schedule.tenant
+            schedule.delete()
+            audit_record(action="schedule.deleted", actor=actor, tenant=tenant, details=details)
+            deleted += 1
+    return deleted

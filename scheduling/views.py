@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from portal.untrusted import parse_id
 from scheduling.actions import override_clear, override_create, resource_assign_schedule
-from scheduling.admin import week_picture_html
 from scheduling.forms import (
     AssignScheduleForm,
     PeriodFormSet,
@@ -324,7 +323,6 @@ def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
     context: dict[str, Any] = {
         "schedule": schedule,
         "summary": schedule_summary(schedule),
-        "week_picture": week_picture_html(schedule=schedule, now=timezone.now()),
     }
     if schedule.is_global:
         return render(request, "selfservice/schedule_template.html", context)

@@ -289,3 +289,17 @@ def test_a_schedule_form_builds_at_most_twenty_periods_whatever_total_forms_says
     (periods,) = response.context["inline_admin_formsets"]
     assert len(periods.formset.forms) <= 20
     assert not Schedule.objects.exists()
+
+
+def test_deleting_schedules_in_admin_goes_through_the_service_and_is_audited(staff_client, acme):
+    first = Schedule.objects.create(tenant=acme, name="one", timezone="UTC")
+    second = Schedule.objects.create(tenant=acme, name="two", timezone="UTC")
+    url = reverse("admin:scheduling_schedule_changelist")
+    response = staff_client.post(url, {"action": "delete_selected", "_selected_action": [first.pk, second.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert not Schedule.objects.filter(pk__in=[first.pk, second.pk]).exists()
+    events = AuditEvent.objects.filter(action="schedule.deleted", tenant=acme)
+    assert sorted(e.details["name"] for e in events) == ["one", "two"]
+    single = Schedule.objects.create(tenant=acme, name="three", timezone="UTC")
+    staff_client.post(reverse("admin:scheduling_schedule_delete", args=[single.pk]), {"post": "yes"})
+    assert AuditEvent.objects.filter(action="schedule.deleted", details__name="three").exists()
