@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -34,17 +33,6 @@ OTHER_ACCOUNT = "222222222222"
 EXTERNAL_ID = "pk-3f9a1c7e-tenant-42"
 AMI = "ami-12c6146b"  # one of moto's default AMIs
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[StandinServer]:
-    with StandinServer() as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: StandinServer) -> None:
-    server.reset()
 
 
 def platform_client(server: StandinServer, service: str) -> Any:

@@ -8,7 +8,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -23,17 +22,6 @@ OTHER = "222222222222"
 PLATFORM = "123456789012"
 AMI = "ami-12c6146b"
 REGION = "us-east-1"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[StandinServer]:
-    with StandinServer() as srv:
-        yield srv
-
-
-@pytest.fixture(autouse=True)
-def fresh(server: StandinServer) -> None:
-    server.reset()
 
 
 def ec2(server: StandinServer, account: str = CUSTOMER, *, attempts: int = 1, region: str = REGION) -> Any:
