@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling import executor, leases, recording
-from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
+from scheduling.models import Override, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
 from tenants.audit import Actor, actor_label, audit_record
@@ -83,18 +83,16 @@ def _act_now_in_account(
                 error = exc.error.message
             except leases.LeaseLost as exc:
                 error = str(exc)
-        outcomes = {
-            a.resource_id: a for a in ParkingAction.objects.filter(run=run).only("resource_id", "outcome", "error_code", "error_message")
-        }
         for resource in members:
-            record = outcomes.get(resource.pk)
-            if record is not None and record.outcome == ParkingAction.Outcome.SUCCEEDED:
+            outcome = batch.outcomes.get(resource.resource_id)
+            if outcome is None:
+                report.failed.append((resource.resource_id, error or "not attempted"))
+            elif outcome.ok:
                 report.succeeded.append(resource.resource_id)
-            elif record is not None and record.outcome == ParkingAction.Outcome.PENDING:
+            elif outcome.unknown:
                 report.failed.append((resource.resource_id, "AWS did not answer; the next tick confirms what happened"))
             else:
-                detail = f"{record.error_code}: {record.error_message}" if record is not None and record.error_code else error
-                report.failed.append((resource.resource_id, detail or "not attempted"))
+                report.failed.append((resource.resource_id, f"{outcome.code}: {outcome.message}"))
         with transaction.atomic():
             status = ParkingRun.Status.FAILED if error and not batch.succeeded else (
                 ParkingRun.Status.PARTIAL if batch.failed or error else ParkingRun.Status.SUCCEEDED

@@ -20,15 +20,19 @@ while its holder is still able to act.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import uuid
 from dataclasses import dataclass
 
+from django.db import DatabaseError, connection
 from django.db.models.functions import Now
 
 from scheduling.models import ParkingLease
 from tenants import aws
+
+logger = logging.getLogger(__name__)
 
 # The row is created expired; any instant in the past will do.
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -88,5 +92,21 @@ def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None) -> bo
     fields: dict = {"until": _until(-1), "holder": ""}
     if outcome is not None:
         fields.update(last_tick_at=Now(), last_status=outcome[0][:12], last_error=outcome[1])
-    released = ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields)
-    return released == 1
+
+    def release() -> bool:
+        return ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields) == 1
+
+    try:
+        return release()
+    except DatabaseError:
+        # The work under the lease may have broken the connection (it was
+        # killed, the database restarted): a fresh one gives the lease back.
+        # If the database stays away, the lease simply expires.
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        try:
+            return release()
+        except DatabaseError:
+            logger.exception("Could not release the parking lease of account %s; it expires by itself", lease.account_id)
+            return False

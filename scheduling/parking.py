@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from scheduling import executor, leases, planner, recording, resolver
@@ -70,23 +70,7 @@ def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: boo
         outcome = (result.status, result.error)
         return result
     finally:
-        _release(lease, outcome)
-
-
-def _release(lease: leases.Lease, outcome: tuple[str, str]) -> None:
-    """Give the lease back (with the tick's outcome) even after a database
-    error broke the connection; if the database stays away, the lease simply
-    expires."""
-    try:
         leases.lease_release(lease, outcome=outcome)
-    except DatabaseError:
-        if connection.in_atomic_block:
-            raise
-        connection.close()
-        try:
-            leases.lease_release(lease, outcome=outcome)
-        except DatabaseError:
-            logger.exception("Could not release the parking lease of account %s; it expires by itself", lease.account_id)
 
 
 def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None) -> AccountResult:

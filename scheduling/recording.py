@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -60,6 +60,7 @@ class BatchResult:
     succeeded: int = 0
     failed: int = 0
     unconfirmed: int = 0  # AWS did not answer: left pending for the next tick to confirm
+    outcomes: dict[str, executor.Outcome] = field(default_factory=dict)  # by resource ID
 
 
 def backoff_until(*, failures: int, now: dt.datetime) -> dt.datetime:
@@ -130,7 +131,7 @@ def _settle(
     except leases.LeaseLost:
         holder = False
     now = timezone.now()
-    result = BatchResult()
+    result = BatchResult(outcomes=dict(outcomes))
     succeeded_pks: list[int] = []
     failed_actions: list[ParkingAction] = []
     state_updates: dict[tuple[str, str | None, bool], list[int]] = defaultdict(list)
