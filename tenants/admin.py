@@ -24,6 +24,7 @@ from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from tenants import services
 from tenants.aws import LEGACY_PAUSED
 from tenants.emails import tenant_email_migration_instructions
+from tenants.forms import REGIONS_HELP, RegionsField
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
 from tenants.sunset import paused_message
@@ -165,20 +166,8 @@ class ClaimFilter(admin.SimpleListFilter):
         return queryset
 
 
-class RegionsField(forms.CharField):
-    """Regions typed as "us-east-1, eu-west-1"; validated by the model against botocore's list."""
-
-    def prepare_value(self, value: Any) -> Any:
-        return ", ".join(value) if isinstance(value, (list, tuple)) else value
-
-    def to_python(self, value: Any) -> list[str]:
-        if isinstance(value, (list, tuple)):
-            return list(value)
-        return [r.strip() for r in (value or "").replace("\n", ",").split(",") if r.strip()]
-
-
 class CloudAccountForm(forms.ModelForm):
-    regions = RegionsField(help_text="Comma-separated, e.g. us-east-1, eu-west-1.")
+    regions = RegionsField(help_text=REGIONS_HELP)
     role_arn = forms.CharField(
         label="Role ARN",
         required=False,
@@ -209,7 +198,7 @@ class CloudAccountForm(forms.ModelForm):
 
 
 class CloudAccountChangeForm(forms.ModelForm):
-    regions = RegionsField(help_text="Comma-separated, e.g. us-east-1, eu-west-1.")
+    regions = RegionsField(help_text=REGIONS_HELP)
 
     class Meta:
         model = CloudAccount

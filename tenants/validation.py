@@ -29,6 +29,8 @@ ROLE_ARN_RE = re.compile(
     re.ASCII,
 )
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
+# An IAM role's name on its own (the last part of ROLE_ARN_RE).
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def regions_of(partition: str) -> frozenset[str]:
 def validate_regions(regions: object, *, partition: str) -> list[str]:
     if not isinstance(regions, (list, tuple)) or not all(isinstance(r, str) for r in regions):
         raise ValidationError("Regions must be a list of region names.", code="invalid_regions")
-    cleaned = [r.strip() for r in regions if r.strip()]
+    # Region names are lower case; "EU-West-1" typed by a person means eu-west-1.
+    cleaned = [r.strip().lower() for r in regions if r.strip()]
     if not cleaned:
         raise ValidationError("Choose at least one region, for example us-east-1.", code="no_regions")
     known = regions_of(partition)

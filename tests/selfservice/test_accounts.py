@@ -214,6 +214,13 @@ def test_account_settings_save_through_the_audited_service(acme_client, acme_acc
     assert event.actor == acme_member and event.details["regions"]["after"] == ["eu-west-1", "us-east-1"]
 
 
+def test_regions_typed_in_upper_case_are_normalised_not_refused(acme_client, acme_account):
+    response = acme_client.post(account_url(acme_account), {"name": "Prod", "regions": "EU-West-1, US-EAST-1, eu-west-1"})
+    assert response.status_code == 302
+    acme_account.refresh_from_db()
+    assert acme_account.regions == ["eu-west-1", "us-east-1"]
+
+
 def test_account_settings_reject_an_unknown_region(acme_client, acme_account):
     response = acme_client.post(account_url(acme_account), {"name": "x", "regions": "us-east-1, atlantis-1"})
     assert response.status_code == 400 and "Unknown region(s)" in response.content.decode()

@@ -156,7 +156,7 @@ def test_add_account_form_shows_errors_and_never_500s(staff_client, acme, data, 
 
 
 def test_add_account_in_admin_creates_it_with_a_role(staff_client, acme):
-    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "Prod", "regions": "us-east-1, eu-west-1", "role_arn": ""}
+    form = {"tenant": acme.pk, "account_id": ACME_ACCOUNT, "name": "Prod", "regions": "us-east-1, EU-WEST-1", "role_arn": ""}
     response = staff_client.post(reverse("admin:tenants_cloudaccount_add"), form)
     assert response.status_code == 302
     account = CloudAccount.objects.get()

@@ -105,6 +105,7 @@ def test_bad_regions(regions, message):
 def test_regions_are_checked_against_the_partition_and_deduplicated():
     assert validate_regions(["us-east-1", "eu-west-1", "us-east-1"], partition="aws") == ["us-east-1", "eu-west-1"]
     assert validate_regions(["cn-north-1"], partition="aws-cn") == ["cn-north-1"]
+    assert validate_regions([" US-East-1", "us-east-1"], partition="aws") == ["us-east-1"]
 
 
 @pytest.mark.parametrize("value", ["", "x", "has space", "semi;colon", "x" * 1225])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import signal
 import string
 import threading
@@ -26,9 +25,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import CloudAccount
-from tenants.validation import ACCOUNT_ID_RE, TENANT_SLUG_RE, parse_role_arn
+from tenants.validation import ACCOUNT_ID_RE, ROLE_NAME_RE, TENANT_SLUG_RE, parse_role_arn
 
-ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
 TEMPLATE_PLACEHOLDERS = ("partition", "account_id", "tenant")
 MAX_TEMPLATE_LENGTH = 2048  # IAM's limit for an ARN
 MAX_CONCURRENCY = 64
