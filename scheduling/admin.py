@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.contrib.admin.views.main import ChangeList
+from django.forms.models import BaseInlineFormSet
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -22,9 +23,8 @@ from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.resolver import resources_explain
 from scheduling.periods import ScheduleError, summarize
-from scheduling.services import schedules_delete
+from scheduling.services import schedule_save, schedule_validate, schedules_delete
 from scheduling.templatetags.schedule_display import week_picture_html
-from tenants.audit import audit_record
 
 class ScopeFilter(admin.SimpleListFilter):
     title = "tenant / global"
@@ -41,8 +41,26 @@ class ScopeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PeriodInlineFormSet(BaseInlineFormSet):
+    def kept_periods(self) -> list[Period]:
+        """The periods the schedule will have: filled-in rows not marked for deletion."""
+        return [f.instance for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors) or not self.instance.name:
+            return  # each row's own errors (or the schedule's) come first
+        # The service's own check, so the admin refuses what every other path refuses.
+        spec = self.instance.to_spec(periods=self.kept_periods())
+        try:
+            schedule_validate(spec=spec, tenant=self.instance.tenant)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+
+
 class PeriodInline(admin.TabularInline):
     model = Period
+    formset = PeriodInlineFormSet
     extra = 1
     max_num = MAX_PERIODS  # as on the self-service page
     fields = ("begintime", "endtime", "weekdays", "monthdays", "months")
@@ -84,16 +102,30 @@ class ScheduleAdmin(ParkwayModelAdmin):
             return "Save the schedule to see its week."
         return week_picture_html(schedule=obj, now=timezone.now())
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Schedule | None = None) -> tuple[str, ...]:
+        # Moving a schedule to another tenant would leave the first tenant's
+        # machines following a schedule they may no longer see.
+        return (*self.readonly_fields, "tenant") if obj is not None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
+        """Saved in save_related, with its periods, through the audited service."""
+
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # After the inlines, so the audit event describes the saved periods.
         schedule = form.instance
-        audit_record(
-            action="schedule.updated" if change else "schedule.created",
-            actor=request.user,
+        (periods,) = [f for f in formsets if isinstance(f, PeriodInlineFormSet)]
+        saved = schedule_save(
+            spec=schedule.to_spec(periods=periods.kept_periods()),
             tenant=schedule.tenant,
-            details={"schedule_id": schedule.pk, "name": schedule.name, "periods": schedule.periods.count()},
+            actor=request.user,
+            schedule=schedule if change else None,
         )
+        schedule.pk = saved.pk  # for the admin's log entry and redirect
+
+    def construct_change_message(self, request: HttpRequest, form: Any, formsets: Any, add: bool = False) -> list[dict]:
+        # The inlines were never saved by the admin (the service replaced the
+        # periods), so only the schedule's own fields are described; the audit
+        # event records the rest.
+        return super().construct_change_message(request, form, [], add)
 
     def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
         schedules_delete(schedules=[obj], actor=request.user)

@@ -180,13 +180,15 @@ class ScheduleForm(forms.Form):
         required=False, initial=True, help_text=Schedule._meta.get_field("stop_new_instances").help_text
     )
 
-    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tagged: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["timezone"].choices = timezone_choices()
-        if editing:
-            # Saving goes by name (schedule_save_from_spec), so a name is fixed once created.
-            self.fields["name"].disabled = True
-            self.fields["name"].help_text = "The name cannot change: machines' Schedule tags refer to it."
+        if tagged:
+            # Assigned machines follow a renamed schedule; tags name it by its old name.
+            self.fields["name"].help_text = (
+                f"{tagged} machine{'s' if tagged != 1 else ''} name{'s' if tagged == 1 else ''} this schedule in "
+                "a Schedule tag: if you rename it, change those tags too."
+            )
 
     def clean_name(self) -> str:
         return self.cleaned_data["name"].strip()
@@ -243,7 +245,7 @@ PeriodFormSet = forms.formset_factory(
 
 
 def schedule_spec(form: ScheduleForm, periods: forms.BaseFormSet) -> dict[str, Any]:
-    """The spec `schedule_save_from_spec` reads; blank and removed period rows are left out."""
+    """The spec `schedule_save` reads; blank and removed period rows are left out."""
     data = form.cleaned_data
     return {
         "name": data["name"],

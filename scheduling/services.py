@@ -16,14 +16,20 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from scheduling.instance_scheduler import ScheduleImportError, load_import_file
-from scheduling.models import Period, Schedule
+from scheduling.models import Period, Resource, Schedule
 from scheduling.periods import ScheduleError
 from tenants.models import Tenant
 from tenants.audit import Actor, audit_record
 
 # Copied onto an existing schedule on update; everything else (pk, tenant,
-# name, created_at) stays, so resources that point at it keep pointing at it.
+# created_at) stays, so resources that point at it keep pointing at it. The name
+# changes only through schedule_save (a rename); import goes by name.
 _UPDATABLE_FIELDS = ("description", "timezone", "enforced", "retain_running", "stop_new_instances", "override_status")
+
+NO_PERIODS = (
+    "A schedule needs at least one period, or an override (always running or always stopped): "
+    "with neither it would keep its machines stopped for ever."
+)
 
 
 @dataclass
@@ -66,7 +72,17 @@ def _build(*, spec: dict[str, Any], tenant: Tenant | None) -> tuple[Schedule, li
     schedule.full_clean(exclude=["tenant"], validate_unique=False, validate_constraints=False)
     for period in periods:
         period.full_clean(exclude=["schedule"])
+    if not periods and not schedule.override_status:
+        # The engine would read it as "always stopped", and Instance Scheduler's
+        # format (our export) cannot say that: refuse it everywhere instead.
+        raise ValidationError({"periods": NO_PERIODS}, code="no_periods")
     return schedule, periods
+
+
+def schedule_validate(*, spec: dict[str, Any], tenant: Tenant | None) -> None:
+    """Raise ValidationError if ``spec`` is not a schedule that can be saved
+    (forms call it to show every problem before anything is written)."""
+    _build(spec=spec, tenant=tenant)
 
 
 def _existing_by_name(*, tenant: Tenant | None, names: list[str], lock: bool) -> dict[str, Schedule]:
@@ -81,25 +97,61 @@ def _existing_by_name(*, tenant: Tenant | None, names: list[str], lock: bool) ->
 def _write(
     *, schedule: Schedule, periods: list[Period], existing: Schedule | None, tenant: Tenant | None, actor: Actor
 ) -> tuple[Schedule, str]:
+    details: dict[str, Any] = {}
     if existing is None:
         schedule.save()
         outcome = "created"
     else:
-        for name in _UPDATABLE_FIELDS:
+        if existing.name != schedule.name:
+            details["renamed_from"] = existing.name
+        for name in ("name", *_UPDATABLE_FIELDS):
             setattr(existing, name, getattr(schedule, name))
         existing.save()
         existing.periods.all().delete()
         schedule, outcome = existing, "updated"
     for period in periods:
-        period.schedule = schedule
+        period.pk, period.schedule = None, schedule  # the periods are replaced, never edited in place
     Period.objects.bulk_create(periods)
     audit_record(
         action=f"schedule.{outcome}",
         actor=actor,
         tenant=tenant,
-        details={"schedule_id": schedule.pk, "name": schedule.name, "periods": len(periods)},
+        details={"schedule_id": schedule.pk, "name": schedule.name, "periods": len(periods), **details},
     )
     return schedule, outcome
+
+
+@transaction.atomic
+def schedule_save(*, spec: dict[str, Any], tenant: Tenant | None, actor: Actor, schedule: Schedule | None = None) -> Schedule:
+    """Create the schedule ``spec`` describes (``schedule`` None), or make
+    ``schedule`` match it, its name and periods included.
+
+    Unlike schedule_save_from_spec (which goes by name, for imports), a name
+    another of the owner's schedules already has is refused, never overwritten.
+    Machines assigned to a renamed schedule keep following it; machines whose
+    Schedule tag names the old name no longer find it (see `tag_users`).
+    """
+    built, periods = _build(spec=spec, tenant=tenant)
+    existing = None
+    if schedule is not None:
+        existing = Schedule.objects.select_for_update().get(pk=schedule.pk, tenant=tenant)
+    clash = Schedule.objects.filter(tenant=tenant, name=built.name).exclude(pk=getattr(existing, "pk", None))
+    if clash.exists():
+        raise ValidationError(
+            {"name": f"You already have a schedule named {built.name}: choose another name, or edit that one."},
+            code="duplicate_name",
+        )
+    saved, _ = _write(schedule=built, periods=periods, existing=existing, tenant=tenant, actor=actor)
+    return saved
+
+
+def tag_users(*, tenant: Tenant | None, name: str) -> int:
+    """How many current machines name ``name`` in their Schedule tag (for
+    ``tenant``'s machines; None = every tenant's, for a global template)."""
+    machines = Resource.objects.filter(schedule_tag=name, gone_at__isnull=True)
+    if tenant is not None:
+        machines = machines.filter(account__tenant=tenant)
+    return machines.count()
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ from scheduling.forms import (
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
 from scheduling.resolver import Explanation, assignment_preview, resources_explain
-from scheduling.services import schedule_save_from_spec
+from scheduling.services import schedule_save, tag_users
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
 from tenants.decorators import safe_next, tenant_member_required
@@ -274,21 +275,17 @@ def _schedule_or_404(request: HttpRequest, pk: object, *, own: bool) -> Schedule
 
 
 def _save_schedule(
-    request: HttpRequest, form: ScheduleForm, periods: Any, *, creating: bool
+    request: HttpRequest, form: ScheduleForm, periods: Any, *, schedule: Schedule | None
 ) -> Schedule | None:
+    """Save through the audited service (creating when ``schedule`` is None); on
+    any problem, put every message on the form and return None."""
     if not (form.is_valid() and periods.is_valid()):
         return None
-    name = form.cleaned_data["name"]
-    if creating and Schedule.objects.filter(tenant=request.tenant, name=name).exists():
-        # Saving goes by name: without this, "create" would overwrite the existing schedule.
-        form.add_error("name", f"You already have a schedule named {name}: choose another name, or edit that one.")
-        return None
     try:
-        schedule, _ = schedule_save_from_spec(spec=schedule_spec(form, periods), tenant=request.tenant, actor=request.user)
+        return schedule_save(spec=schedule_spec(form, periods), tenant=request.tenant, actor=request.user, schedule=schedule)
     except ValidationError as exc:
         add_service_errors(form, exc)
         return None
-    return schedule
 
 
 @tenant_member_required
@@ -296,7 +293,7 @@ def schedule_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ScheduleForm(request.POST)
         periods = PeriodFormSet(request.POST, prefix="periods")
-        schedule = _save_schedule(request, form, periods, creating=True)
+        schedule = _save_schedule(request, form, periods, schedule=None)
         if schedule is not None:
             messages.success(request, f"Schedule {schedule.name} created. Assign it to machines on the Resources page.")
             return redirect("scheduling:schedule", schedule_pk=schedule.pk)
@@ -327,16 +324,24 @@ def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
     if schedule.is_global:
         return render(request, "selfservice/schedule_template.html", context)
     initial, period_rows = schedule_initial(schedule)
+    tagged = tag_users(tenant=request.tenant, name=schedule.name)
     status = 200
     if request.method == "POST":
-        form = ScheduleForm(request.POST, initial=initial, editing=True)
+        form = ScheduleForm(request.POST, initial=initial, tagged=tagged)
         periods = PeriodFormSet(request.POST, initial=period_rows, prefix="periods")
-        if _save_schedule(request, form, periods, creating=False) is not None:
-            messages.success(request, f"Schedule {schedule.name} saved. Machines follow it from the next parking tick.")
+        old_name = schedule.name
+        if (saved := _save_schedule(request, form, periods, schedule=schedule)) is not None:
+            messages.success(request, f"Schedule {saved.name} saved. Machines follow it from the next parking tick.")
+            if saved.name != old_name and tagged:
+                messages.warning(
+                    request,
+                    f"Renamed from {old_name}: {tagged} machine{pluralize(tagged)} whose Schedule tag says "
+                    f"{old_name} no longer find{'' if tagged != 1 else 's'} it. Change their tags to {saved.name}.",
+                )
             return redirect("scheduling:schedule", schedule_pk=schedule.pk)
         status = 400
     else:
-        form = ScheduleForm(initial=initial, editing=True)
+        form = ScheduleForm(initial=initial, tagged=tagged)
         periods = PeriodFormSet(initial=period_rows, prefix="periods")
     context.update(form=form, periods=periods, creating=False)
     return render(request, "selfservice/schedule_form.html", context, status=status)

@@ -193,6 +193,40 @@ def test_changing_a_schedule_replaces_its_periods_and_is_audited(staff_client):
     assert AuditEvent.objects.filter(action="schedule.updated", details__schedule_id=schedule.pk).exists()
 
 
+def test_admin_refuses_a_schedule_with_no_periods_and_no_override(staff_client):
+    schedule = make_schedule("office")
+    period = schedule.periods.get()
+    data = form_data(periods=[{}])
+    data.update({
+        "periods-INITIAL_FORMS": "1", "periods-0-id": str(period.pk), "periods-0-schedule": str(schedule.pk),
+        "periods-0-begintime": "09:00", "periods-0-endtime": "17:00", "periods-0-weekdays": "mon-fri",
+        "periods-0-DELETE": "on",
+    })
+    response = staff_client.post(reverse("admin:scheduling_schedule_change", args=[schedule.pk]), data)
+    assert response.status_code == 200
+    assert "A schedule needs at least one period, or an override" in response.content.decode()
+    assert schedule.periods.count() == 1
+    assert staff_client.post(reverse(ADD), form_data(periods=[])).status_code == 200
+    assert not Schedule.objects.filter(name="office").exclude(pk=schedule.pk).exists()
+
+
+def test_admin_renames_through_the_service_keeping_the_pk_and_the_tenant(staff_client, acme, globex):
+    schedule = make_schedule("office", tenant=acme)
+    period = schedule.periods.get()
+    data = form_data(periods=[{}], name="office-hours", tenant=str(globex.pk))
+    data.update({
+        "periods-INITIAL_FORMS": "1", "periods-0-id": str(period.pk), "periods-0-schedule": str(schedule.pk),
+        "periods-0-begintime": "09:00", "periods-0-endtime": "17:00", "periods-0-weekdays": "mon-fri",
+    })
+    response = staff_client.post(reverse("admin:scheduling_schedule_change", args=[schedule.pk]), data)
+    assert response.status_code == 302
+    schedule.refresh_from_db()
+    # The tenant is read-only once created: a schedule never moves between tenants.
+    assert (schedule.name, schedule.tenant) == ("office-hours", acme)
+    event = AuditEvent.objects.get(action="schedule.updated")
+    assert event.details["renamed_from"] == "office" and event.actor_label == "staff"
+
+
 # ---------------------------------------------------------------- the week picture
 
 

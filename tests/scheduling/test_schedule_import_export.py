@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scheduling.models import Schedule
-from scheduling.services import schedule_save_from_spec, schedules_export, schedules_import
+from scheduling.services import schedule_save, schedule_save_from_spec, schedules_export, schedules_import
+from tests.scheduling.test_periods_properties import specs
 from tenants.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -355,3 +359,47 @@ def test_import_command_refuses_nul_characters_and_deep_nesting_writing_nothing(
 def test_schedule_commands_refuse_nul_bytes_in_arguments(command, args, message):
     with pytest.raises(CommandError, match=message):
         call_command(command, *args, "sched\u0000ules.json", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+# ---------------------------------------------------- no periods; export → import round trip
+
+
+def test_a_schedule_with_no_periods_and_no_override_is_refused_by_the_service(acme):
+    with pytest.raises(ValidationError, match="at least one period, or an override"):
+        schedule_save(spec=spec("office", periods=[]), tenant=acme, actor="cli")
+    with pytest.raises(ValidationError, match="at least one period, or an override"):
+        schedule_save_from_spec(spec=spec("office", periods=[]), tenant=acme, actor="cli")
+    assert not Schedule.objects.exists()
+    saved = schedule_save(spec=spec("always-on", periods=[], override_status="running"), tenant=acme, actor="cli")
+    assert saved.override_status == "running" and not saved.periods.exists()
+
+
+names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=100).filter(
+    lambda n: n.strip() == n and n
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(
+    shape=specs,
+    name=names,
+    description=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=200),
+    flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+)
+def test_every_schedule_that_can_be_saved_exports_and_imports_unchanged(acme, globex, shape, name, description, flags):
+    enforced, retain_running, stop_new_instances = flags
+    full = {
+        **shape, "name": name, "description": description, "enforced": enforced,
+        "retain_running": retain_running, "stop_new_instances": stop_new_instances,
+    }
+    with transaction.atomic():
+        try:
+            schedule_save(spec=full, tenant=acme, actor="cli")
+        except ValidationError:
+            transaction.set_rollback(True)
+            return  # not a schedule that can exist
+        exported = schedules_export(tenant=acme)
+        report = schedules_import(data=json.loads(json.dumps(exported)), tenant=globex, actor="cli")
+        assert report.ok, report.errors
+        assert schedules_export(tenant=globex) == exported
+        transaction.set_rollback(True)

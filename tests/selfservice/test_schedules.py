@@ -106,7 +106,7 @@ def test_edit_periods_and_time_zone_keeps_the_schedule(acme_client, acme, acme_m
         form_data(
             {"begintime": "09:00", "endtime": "17:00", "weekdays": "mon-fri", "DELETE": "on"},
             {"begintime": "07:00", "endtime": "19:00", "weekdays": "mon-sat"},
-            initial=1, name="ignored: the name is fixed", timezone="America/New_York",
+            initial=1, name="office", timezone="America/New_York",
         ),
     )
     assert response["Location"] == schedule_url(schedule)
@@ -141,3 +141,60 @@ def test_global_templates_are_read_only_and_can_be_copied(acme_client, acme):
 def test_copying_from_a_malformed_schedule_id_is_a_404(acme_client, source):
     # "²".isdigit() is True, and int("²") raised: the page was a 500.
     assert acme_client.get(reverse("scheduling:schedule_create"), {"from": source}).status_code == 404
+
+
+# ------------------------------------------------------- no periods; renaming
+
+
+def test_removing_every_period_is_refused_with_a_message_and_changes_nothing(acme_client, acme):
+    schedule = office_hours(acme, name="office")
+    before = schedule.to_spec()
+    response = acme_client.post(
+        schedule_url(schedule),
+        form_data({"begintime": "09:00", "endtime": "17:00", "weekdays": "mon-fri", "DELETE": "on"}, initial=1, timezone="UTC"),
+    )
+    assert response.status_code == 400
+    assert "A schedule needs at least one period, or an override" in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.to_spec() == before
+    assert not AuditEvent.objects.filter(action="schedule.updated").exists()
+
+
+def test_a_schedule_without_periods_is_fine_with_an_override(acme_client, acme):
+    response = acme_client.post(NEW, form_data(override_status="running"))
+    assert response.status_code == 302
+    assert Schedule.objects.get(tenant=acme, name="office").override_status == "running"
+
+
+def test_renaming_keeps_assigned_machines_and_warns_about_tags(acme_client, acme, acme_account):
+    from tests.selfservice.conftest import make_resources
+
+    schedule = office_hours(acme, name="office")
+    assigned, tagged, other = make_resources(acme_account, 3)
+    assigned.schedule = schedule
+    assigned.save()
+    tagged.schedule_tag = "office"
+    tagged.save()
+    page = acme_client.get(schedule_url(schedule)).content.decode()
+    assert "1 machine names this schedule in a Schedule tag" in page
+
+    response = acme_client.post(
+        schedule_url(schedule), form_data(WEEKDAYS, initial=0, name="office-hours", timezone="UTC"), follow=True
+    )
+    html = response.content.decode()
+    schedule.refresh_from_db()
+    assigned.refresh_from_db()
+    assert schedule.name == "office-hours" and assigned.schedule_id == schedule.pk
+    assert "Renamed from office: 1 machine whose Schedule tag says office no longer finds it" in html
+    event = AuditEvent.objects.get(action="schedule.updated")
+    assert event.details["renamed_from"] == "office" and event.details["name"] == "office-hours"
+
+
+def test_renaming_onto_another_schedules_name_is_refused(acme_client, acme):
+    schedule = office_hours(acme, name="office")
+    office_hours(acme, name="nights")
+    response = acme_client.post(schedule_url(schedule), form_data(WEEKDAYS, name="nights", timezone="UTC"))
+    assert response.status_code == 400
+    assert "You already have a schedule named nights" in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.name == "office"
