@@ -21,7 +21,7 @@ from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
-from scheduling.resolver import resources_explain
+from scheduling.resolver import assignment_preview, assignment_preview_text, resources_explain
 from scheduling.periods import ScheduleError, summarize
 from scheduling.services import schedule_save, schedule_validate, schedules_delete
 from scheduling.templatetags.schedule_display import week_picture_html
@@ -241,6 +241,36 @@ class ResourceAdmin(ParkwayModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return ResourceChangeList
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> Any:
+        """"Preview" shows what the next tick would do with the chosen schedule,
+        saving nothing: the page is shown again with that choice still selected."""
+        if request.method == "POST" and "_preview" in request.POST and object_id is not None:
+            resource = self.get_object(request, object_id)
+            if resource is not None and self.has_change_permission(request, resource):
+                form = self.get_form(request, resource, change=True)(request.POST, instance=resource)
+                if form.is_valid():
+                    schedule = form.cleaned_data.get("schedule")
+                    explained = assignment_preview(resource, schedule=schedule, at=timezone.now())
+                    self.message_user(request, assignment_preview_text(explained), messages.WARNING)
+                    request.method = "GET"  # render the page, do not save
+                    request.parkway_preview_schedule = schedule
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if not hasattr(request, "parkway_preview_schedule"):
+            return form_class
+        chosen = request.parkway_preview_schedule
+
+        class PreviewForm(form_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, **kw)
+                self.initial["schedule"] = chosen.pk if chosen is not None else None
+
+        return PreviewForm
 
     def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
         # Only the schedule is editable here; the service checks the tenant and audits.

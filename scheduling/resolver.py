@@ -292,6 +292,16 @@ def assignment_preview(resource: Resource, *, schedule: Schedule | None, at: dt.
     return resources_explain([_with_schedule(resource, schedule)], at=at)[resource.pk]
 
 
+def assignment_preview_text(explained: Explanation) -> str:
+    """The preview in words, for the admin's message (the self-service page marks it up itself)."""
+    follows = f"the schedule {explained.schedule.name}" if explained.schedule else "its Schedule tag"
+    then = f"; then {explained.next_change.label}" if explained.next_change else ""
+    return (
+        f"Preview, nothing saved: with {follows}, the next tick would {explained.action} — "
+        f"{explained.reason}{then}. Press Save to assign it."
+    )
+
+
 def preview_sentence(explanations: Iterable[Explanation]) -> str:
     """"The next tick will stop 4 machines (schedule office: first seen outside its period)." """
     groups: dict[tuple[str, str], int] = {}

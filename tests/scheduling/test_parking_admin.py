@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -143,6 +144,25 @@ def test_schedule_assignment_in_resource_admin(staff_client, acme):
     assert Schedule.objects.count() == 1
     event = AuditEvent.objects.get(action="resource.schedule_assigned")
     assert event.actor_label == "staff" and event.details["after"] == "office"
+
+
+def test_admin_previews_a_schedule_assignment_before_saving_it(staff_client, acme):
+    schedule = office_hours(acme)
+    account = services.account_connect_role(tenant=acme, account_id=ACME_ACCOUNT, regions=["us-east-1"], actor="cli")
+    bulk_resources(account, 0, 1, tag="")
+    resource = Resource.objects.get()
+    url = reverse("admin:scheduling_resource_change", args=[resource.pk])
+    assert 'name="_preview"' in staff_client.get(url).content.decode()
+    with time_machine.travel(dt.datetime(2024, 5, 8, 22, tzinfo=dt.timezone.utc), tick=False):  # a Wednesday night
+        response = staff_client.post(url, {"schedule": schedule.pk, "_preview": "1"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Preview, nothing saved: with the schedule office, the next tick would stop" in html
+    # The page keeps the chosen schedule selected, so Save assigns what was previewed.
+    assert f'<option value="{schedule.pk}" selected>' in html
+    resource.refresh_from_db()
+    assert resource.schedule is None
+    assert not AuditEvent.objects.filter(action="resource.schedule_assigned").exists()
 
 
 def test_another_tenants_schedule_cannot_be_assigned_in_admin(staff_client, acme, globex):
