@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from portal.zones import format_when
 from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.forms import MAX_PERIODS
@@ -331,7 +332,7 @@ class ResourceAdmin(ParkwayModelAdmin):
             state = "stopped" if resource.state in ("stopped", "stopping") else "running"
             resource_actions.override_create(resource=resource, state=state, until=until, actor=request.user, reason="snoozed from admin")
             count += 1
-        self.message_user(request, f"Snoozed {count} machine(s) until {until:%H:%M %Z}.", messages.SUCCESS)
+        self.message_user(request, f"Snoozed {count} machine(s) until {format_when(until)}.", messages.SUCCESS)
 
     @admin.action(description="Clear snooze", permissions=["change"])
     def clear_snooze(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from functools import lru_cache
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 
 from portal.untrusted import parse_id
+from portal.zones import timezone_choices
 from scheduling.activity import RUN_OUTCOMES, ActivityFilters
 from scheduling.models import Override, Period, Schedule
 from tenants.models import CloudAccount
@@ -23,13 +23,6 @@ from tenants.models import CloudAccount
 INSTANCE_STATES = ("running", "pending", "stopping", "stopped", "shutting-down", "terminated")
 SNOOZE_HOURS = ((1, "1 hour"), (2, "2 hours"), (4, "4 hours"), (8, "8 hours"), (24, "24 hours"))
 MAX_PERIODS = 20
-
-
-@lru_cache(maxsize=1)
-def timezone_choices() -> list[tuple[str, str]]:
-    # available_timezones() reads the tz database from disk: once per process.
-    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
-    return [("UTC", "UTC")] + [(z, z) for z in zones if z != "UTC"]
 
 
 def schedule_groups(schedules: list[Schedule]) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -119,7 +112,7 @@ class AssignScheduleForm(forms.Form):
 
 
 class SnoozeForm(forms.Form):
-    """Keep a machine running or stopped for some hours, or until a time in `zone`."""
+    """Keep a machine running or stopped for some hours, or until a time in `zone` (the viewer's)."""
 
     # Read as a sentence on the page: "Keep [running] until […]".
     state = forms.ChoiceField(
@@ -145,8 +138,8 @@ class SnoozeForm(forms.Form):
         value = self.cleaned_data["until"]
         if value is None:
             return None
-        # DateTimeField read the typed wall-clock time in the current time zone;
-        # the person meant the machine's schedule's zone.
+        # DateTimeField read the typed wall-clock time in the active zone; the
+        # person meant the zone the page names (theirs: portal/zones.py).
         wall = timezone.localtime(value).replace(tzinfo=None)
         return wall.replace(tzinfo=self.zone)
 

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
+from portal.zones import format_when
 from scheduling.periods import CompiledSchedule
 
 RUNNING, STOPPED, ANY = "running", "stopped", "any"
@@ -136,7 +137,7 @@ def _decide(
         enforced, retain, stop_new = True, False, True
         by = f" by {override.by}" if override.by else ""
         note = f" ({override.note})" if override.note else ""
-        why = f"snoozed{by} until {override.until:%Y-%m-%d %H:%M %Z}{note}: keep {override.state}"
+        why = f"snoozed{by} until {format_when(override.until)}{note}: keep {override.state}"
     elif r.schedule is not None and r.schedule in schedules:
         rules = schedules[r.schedule]
         desired = wanted[r.schedule]
@@ -199,6 +200,6 @@ def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: b
         # the decision is retried once the backoff ends (or its state changes).
         return skip(
             f"backing off after {r.failures} failed {action}(s) ({r.last_failure}); "
-            f"next try after {r.retry_after:%Y-%m-%d %H:%M %Z}", r.desired_state, r.retained_running,
+            f"next try after {format_when(r.retry_after)}", r.desired_state, r.retained_running,
         )
     return Decision(r.key, action, reason, desired, retained, wanted=desired)

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from portal.zones import format_when
 from scheduling import executor, leases
 from scheduling.models import ParkingAction, ParkingRun, Resource
 
@@ -225,7 +226,7 @@ def unsettled_reconcile(
                 # It was stopped (by this action), then someone started it: the
                 # later start is theirs and is respected, the stop not repeated.
                 record.error_message = (
-                    f"started again at {resource.launch_time:%Y-%m-%d %H:%M:%S %Z} after this stop; that start is respected"
+                    f"started again at {format_when(resource.launch_time, '%Y-%m-%d %H:%M:%S %Z')} after this stop; that start is respected"
                 )
             if record.run.trigger == ParkingRun.Trigger.TICK:
                 reached_by_target["stopped" if record.action == "stop" else "running"].append(record.resource_id)
@@ -264,7 +265,7 @@ def unsettled_reconcile(
             if run.status == ParkingRun.Status.RUNNING:
                 run.status = ParkingRun.Status.INTERRUPTED
                 run.finished_at = now
-                note = f"Interrupted: the worker stopped before finishing; reconciled from AWS at {now:%Y-%m-%d %H:%M:%S %Z}."
+                note = f"Interrupted: the worker stopped before finishing; reconciled from AWS at {format_when(now, '%Y-%m-%d %H:%M:%S %Z')}."
                 run.error = f"{run.error}\n{note}".strip()
             elif run.status == ParkingRun.Status.SUCCEEDED and row["bad"]:
                 run.status = ParkingRun.Status.PARTIAL

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
+from portal.zones import format_when
 from scheduling import planner
 from scheduling.models import Override, Resource, Schedule
 from scheduling.periods import ScheduleError
@@ -44,7 +45,8 @@ class NextChange:
         return self.at.astimezone(ZoneInfo(self.zone))
 
     def label(self) -> str:
-        return f"{self.state} at {self.local:%a %Y-%m-%d %H:%M} {self.zone}"
+        """In the viewer's zone, like every time shown to a person."""
+        return f"{self.state} at {format_when(self.at, '%a %Y-%m-%d %H:%M %Z')}"
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ def _reason(
         return f"schedule {schedule.name} is invalid: its machines are left alone"
     if decision.code in (planner.MANUAL_START, planner.MANUAL_STOP):
         if decision.code == planner.MANUAL_START and resource.launch_time is not None:
-            reason = reason.replace("started by hand", f"started by hand at {resource.launch_time:%Y-%m-%d %H:%M %Z}", 1)
+            reason = reason.replace("started by hand", f"started by hand at {format_when(resource.launch_time)}", 1)
         if upcoming is not None:
             reason = f"{reason} ({upcoming.label()})"
     return reason

@@ -7,7 +7,6 @@ and report. Pages make a fixed number of queries whatever the number of rows.
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.zones import format_when
 from portal.untrusted import parse_id
 from scheduling.actions import override_clear, override_create, resource_assign_schedule
 from scheduling.forms import (
@@ -50,13 +50,6 @@ def visible_schedules(tenant: Tenant) -> QuerySet[Schedule]:
 
 def schedule_choices(tenant: Tenant) -> list[Schedule]:
     return sorted(visible_schedules(tenant), key=lambda s: (s.tenant_id is None, s.name.lower()))
-
-
-def zone_of(schedule: Schedule | None) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(schedule.timezone if schedule else "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 def schedule_summary(schedule: Schedule) -> str:
@@ -106,14 +99,19 @@ def filter_resources(resources: QuerySet[Resource], data: dict[str, str], schedu
     return resources
 
 
+def tenant_resources(tenant: Tenant) -> QuerySet[Resource]:
+    """The machines a tenant's pages show: those of its accounts that are not disconnected."""
+    return Resource.objects.filter(account__tenant=tenant, account__disconnected_at__isnull=True)
+
+
 @tenant_member_required
 def resource_list(request: HttpRequest) -> HttpResponse:
     tenant = request.tenant
-    accounts = list(CloudAccount.objects.filter(tenant=tenant).order_by("name", "account_id"))
+    accounts = list(CloudAccount.objects.filter(tenant=tenant).connected().order_by("name", "account_id"))
     schedules = schedule_choices(tenant)
     filters = ResourceFilterForm(request.GET, accounts=accounts, schedules=schedules)
     resources = (
-        Resource.objects.filter(account__tenant=tenant, gone_at__isnull=True)
+        tenant_resources(tenant).filter(gone_at__isnull=True)
         .select_related("account", "schedule")
         .order_by("account__name", "account__account_id", "region", "name", "resource_id")
     )
@@ -137,7 +135,7 @@ def resource_list(request: HttpRequest) -> HttpResponse:
 
 def own_resource_or_404(request: HttpRequest, resource_pk: int) -> Resource:
     return get_object_or_404(
-        Resource.objects.filter(account__tenant=request.tenant).select_related("account__tenant", "schedule"),
+        tenant_resources(request.tenant).select_related("account__tenant", "schedule"),
         pk=resource_pk,
     )
 
@@ -160,10 +158,10 @@ def render_resource(
         "desired": wanted,
         "preview": preview,
         "follows": follows,
-        "zone": zone_of(follows).key,
+        "zone": request.viewer_zone.key,
         "assign_form": assign_form
         or AssignScheduleForm(initial={"schedule": str(resource.schedule_id or "")}, schedules=schedules),
-        "snooze_form": snooze_form or SnoozeForm(zone=zone_of(follows), initial={"hours": 2}),
+        "snooze_form": snooze_form or SnoozeForm(zone=request.viewer_zone, initial={"hours": 2}),
         "snoozes": list(resource.overrides.order_by("-created_at")[:5]),
         "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:30]),
         "next": safe_next(request, ""),
@@ -218,7 +216,7 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     if request.method != "POST":
         return _back(request, resource)
     schedules = schedule_choices(request.tenant)
-    form = SnoozeForm(request.POST, zone=zone_of(resources_explain([resource], at=timezone.now())[resource.pk].schedule))
+    form = SnoozeForm(request.POST, zone=request.viewer_zone)
     if form.is_valid():
         data = form.cleaned_data
         until = form.end(now=timezone.now())
@@ -229,7 +227,7 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"{resource} will be kept {data['state']} until {until:%Y-%m-%d %H:%M} ({form.zone.key}), "
+                f"{resource} will be kept {data['state']} until {format_when(until)}, "
                 "whatever its schedule says. Then the schedule applies again.",
             )
             return _back(request, resource)

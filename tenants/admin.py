@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from portal.zones import format_when
 from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from tenants import services
 from tenants.aws import LEGACY_PAUSED
@@ -69,7 +70,7 @@ class TenantAdmin(ParkwayModelAdmin):
     search_fields = ("name", "slug", "contact_emails", "accounts__account_id")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("external_id", "created_at")
-    fields = ("name", "slug", "contact_emails", "external_id", "created_at")
+    fields = ("name", "slug", "contact_emails", "timezone", "external_id", "created_at")
     inlines = (AccountInline, MembershipInline)
     actions = ("rotate_external_id", "email_migration_instructions")
 
@@ -257,7 +258,7 @@ class CloudAccountAdmin(ParkwayModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_column(self, obj: CloudAccount) -> str:
-        if obj.paused_by_legacy_deadline:
+        if obj.paused_by_legacy_deadline or obj.disconnected_at is not None:
             return format_html('<span class="pw-badge pw-badge-legacy">{}</span>', obj.status_label)
         if obj.claimed_at is None:
             return format_html("{} <span class=\"pw-badge\">not verified</span>", obj.status_label)
@@ -265,13 +266,19 @@ class CloudAccountAdmin(ParkwayModelAdmin):
 
     @admin.display(description="parking")
     def parking_state(self, obj: CloudAccount) -> str:
+        if obj.disconnected_at is not None:
+            return format_html(
+                "Disconnected by the customer on {}: not parked, no AWS calls. Its machines, schedules, snoozes "
+                "and history are kept; connecting the same account again restores them.",
+                format_when(obj.disconnected_at),
+            )
         if obj.paused_by_legacy_deadline:
             return format_html("<strong>{}</strong> — {}", obj.status_label, paused_message())
         if obj.claimed_at is None:
             return format_html(
-                "not verified yet: not parked, and forgotten on {} UTC unless a test passes "
+                "not verified yet: not parked, and forgotten on {} unless a test passes "
                 "(select the account, action “Test connection”)",
-                obj.unverified_expires_at.strftime("%Y-%m-%d %H:%M"),
+                format_when(obj.unverified_expires_at),
             )
         if obj.status == CloudAccount.Status.DISABLED:
             return "disabled"
@@ -284,7 +291,7 @@ class CloudAccountAdmin(ParkwayModelAdmin):
         if lease is not None and lease.last_tick_at is not None:
             # Idle ticks write no run: the last tick itself is kept on the account's lease row.
             last_tick = format_html(
-                "Last tick {} UTC: {}{}<br>", lease.last_tick_at.strftime("%Y-%m-%d %H:%M"), lease.last_status,
+                "Last tick {}: {}{}<br>", format_when(lease.last_tick_at), lease.last_status,
                 format_html(" — {}", lease.last_error) if lease.last_error else "",
             )
         run = obj.parking_runs.order_by("-started_at", "-pk").first()
@@ -293,8 +300,8 @@ class CloudAccountAdmin(ParkwayModelAdmin):
         url = reverse("admin:scheduling_parkingrun_change", args=[run.pk])
         calls = ", ".join(f"{op} {n}" for op, n in sorted(run.aws_calls.items())) or "no AWS calls"
         return format_html(
-            '{}Last run with actions or errors: <a href="{}">{} UTC — {}</a>: {} planned, {} done, {} failed, {} skipped ({}){}',
-            last_tick, url, run.started_at.strftime("%Y-%m-%d %H:%M"), run.get_status_display(), run.planned, run.succeeded, run.failed, run.skipped, calls,
+            '{}Last run with actions or errors: <a href="{}">{} — {}</a>: {} planned, {} done, {} failed, {} skipped ({}){}',
+            last_tick, url, format_when(run.started_at), run.get_status_display(), run.planned, run.succeeded, run.failed, run.skipped, calls,
             format_html("<br>{}", run.error) if run.error else "",
         )
 

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from portal.zones import timezone_choices
 from tenants.validation import validate_account_id, validate_regions, validate_role_arn_for_account
 
 REGIONS_HELP = "Comma-separated EC2 regions, for example us-east-1, eu-west-1."
@@ -115,3 +116,11 @@ class SwitchToRoleForm(forms.Form):
         if role_arn:
             validate_role_arn_for_account(role_arn, account_id=self.account_id)
         return role_arn
+
+
+class UserSettingsForm(forms.Form):
+    timezone = forms.ChoiceField(label="Show times in", required=False)
+
+    def __init__(self, *args: Any, default_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [("", f"My organisation's zone ({default_zone})"), *timezone_choices()]

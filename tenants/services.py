@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.audit import Actor, audit_record
-from tenants.models import CloudAccount, CloudCredential, Tenant, generate_external_id
+from tenants.models import CloudAccount, CloudCredential, Tenant, generate_external_id, UserSettings
 from tenants.validation import (
     validate_role_arn_for_account,
     validate_secret_access_key,
@@ -41,6 +41,8 @@ def tenant_rotate_external_id(*, tenant: Tenant, actor: Actor) -> str:
 
 
 def _new_account(*, tenant: Tenant, account_id: str, name: str, regions: list[str]) -> CloudAccount:
+    """An unsaved registration, or the tenant's own disconnected one brought back
+    (its name kept unless a new one is given, its regions plus the new ones)."""
     account_id = (account_id or "").strip()
     account = CloudAccount(
         tenant=tenant,
@@ -52,14 +54,25 @@ def _new_account(*, tenant: Tenant, account_id: str, name: str, regions: list[st
     account.full_clean(exclude=["tenant"])
     # Only the tenant's own registrations are looked at: whether another tenant
     # holds this account ID is never revealed here (see account_claim).
-    if CloudAccount.objects.filter(tenant=tenant, partition=account.partition, account_id=account.account_id).exists():
+    mine = CloudAccount.objects.filter(tenant=tenant, partition=account.partition, account_id=account.account_id).first()
+    if mine is None:
+        return account
+    if mine.disconnected_at is None:
         raise ValidationError({"account_id": CloudAccount.registered_here_error()})
-    return account
+    mine.name = account.name or mine.name
+    mine.regions = list(dict.fromkeys([*mine.regions, *account.regions]))
+    mine.status, mine.last_error = CloudAccount.Status.PENDING, ""
+    return mine
 
 
 def _save_account_and_credential(account: CloudAccount, credential: CloudCredential) -> None:
     try:
         with transaction.atomic():
+            if account.disconnected_at is not None:
+                # Reconnecting: conditional, so two reconnections cannot both add a credential.
+                if not CloudAccount.objects.filter(pk=account.pk, disconnected_at__isnull=False).update(disconnected_at=None):
+                    raise IntegrityError("reconnected meanwhile")
+                account.disconnected_at = None
             account.save()
             credential.account = account
             credential.save()
@@ -199,6 +212,34 @@ def account_connect_legacy(
     return account
 
 
+@transaction.atomic
+def account_disconnect(*, account: CloudAccount, actor: Actor) -> CloudAccount:
+    """Stop working in ``account``: its credential is retired (a legacy secret is
+    wiped) and its claim released, so no tick, test or inventory touches it again.
+
+    Nothing else is deleted: its machines keep their schedules and snoozes, its
+    parking history stays readable to staff, and connecting the same account
+    again (account_connect_role) brings all of it back.
+    """
+    locked = CloudAccount.objects.select_for_update().get(pk=account.pk)
+    if locked.disconnected_at is not None:
+        return locked
+    now = timezone.now()
+    credential = locked.credentials.filter(retired_at__isnull=True).first()
+    if credential is not None:
+        credential.retire(at=now)
+    machines = locked.resources.filter(gone_at__isnull=True).count()
+    locked.disconnected_at, locked.claimed_at = now, None
+    locked.save(update_fields=["disconnected_at", "claimed_at"])
+    audit_record(
+        action="account.disconnected",
+        actor=actor,
+        account=locked,
+        details={"account_id": locked.account_id, "machines": machines, "credential": str(credential or "")},
+    )
+    return locked
+
+
 ACCOUNT_EDITABLE_FIELDS = ("name", "regions", "status")
 
 
@@ -217,3 +258,12 @@ def account_update(*, account: CloudAccount, changed: list[str], initial: dict[s
         details={f: {"before": initial.get(f), "after": getattr(account, f)} for f in fields},
     )
     return account
+
+
+def user_settings_save(*, user: Any, timezone: str) -> UserSettings:
+    """A person's own time zone ("" = their organisation's). Raises ValidationError."""
+    row, _ = UserSettings.objects.get_or_create(user=user)
+    row.timezone = timezone
+    row.full_clean(exclude=["user"])
+    row.save(update_fields=["timezone"])
+    return row

@@ -15,9 +15,11 @@ app_name = "tenants"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("organisation/", views.choose_tenant, name="choose_tenant"),
+    path("settings/", views.user_settings, name="settings"),
     path("connect/", views.connect, name="connect"),
     path(f"connect/{views.TEMPLATE_FILENAME}", views.template_download, name="template"),
     path("accounts/<id:account_pk>/", views.account_detail, name="account"),
     path("accounts/<id:account_pk>/test/", views.account_test, name="account_test"),
     path("accounts/<id:account_pk>/switch/", views.account_switch, name="account_switch"),
+    path("accounts/<id:account_pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
 ]

@@ -142,3 +142,14 @@ def mask_key_id(access_key_id: str) -> str:
     if not access_key_id or MASK in access_key_id:
         return access_key_id or ""
     return f"{access_key_id[:4]}{MASK}{access_key_id[-4:]}"
+
+
+def validate_timezone(value: str) -> None:
+    from portal.zones import zone_names
+
+    if value and value not in zone_names():
+        raise ValidationError(
+            "Unknown time zone %(value)r: choose an IANA zone such as Europe/Berlin or UTC.",
+            code="invalid_timezone",
+            params={"value": value[:64]},
+        )

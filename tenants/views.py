@@ -14,21 +14,24 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from portal.zones import format_when, organisation_zone
 from portal.throttle import ThrottleResult, throttle_hit
 from tenants import aws
 from tenants.aws import LEGACY_PAUSED
 from tenants.decorators import SESSION_TENANT_KEY, safe_next, tenant_member_required
 from portal.untrusted import parse_id
-from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
+from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, UserSettingsForm, add_service_errors
 from tenants.migration import Outcome, account_migrate_to_role
-from tenants.models import CloudAccount, CloudCredential, Tenant
+from tenants.models import CloudAccount, CloudCredential, Tenant, UserSettings
 from tenants.onboarding import (
     cloudformation_template,
     permission_policy,
@@ -36,7 +39,8 @@ from tenants.onboarding import (
     quick_create_url,
     trust_policy,
 )
-from tenants.services import account_connect_role, account_update
+from tenants.services import account_connect_role, account_update, user_settings_save
+from tenants.services import account_disconnect as account_disconnect_service
 from tenants.sunset import paused_message
 from tenants.verification import VerifyResult, account_verify
 
@@ -54,7 +58,8 @@ def verify_throttle(request: HttpRequest) -> ThrottleResult:
 
 def own_account_or_404(request: HttpRequest, account_pk: int) -> CloudAccount:
     return get_object_or_404(
-        CloudAccount.objects.filter(tenant=request.tenant).select_related("tenant").with_auth_kind(), pk=account_pk
+        CloudAccount.objects.filter(tenant=request.tenant).connected().select_related("tenant").with_auth_kind(),
+        pk=account_pk,
     )
 
 
@@ -79,17 +84,22 @@ def choose_tenant(request: HttpRequest) -> HttpResponse:
 
 @tenant_member_required
 def overview(request: HttpRequest) -> HttpResponse:
-    accounts = list(
+    every = list(
         CloudAccount.objects.filter(tenant=request.tenant)
         .with_auth_kind()
         .annotate(machines=Count("resources", filter=Q(resources__gone_at__isnull=True)))
         .order_by("name", "account_id")
     )
+    accounts = [a for a in every if a.disconnected_at is None]
+    disconnected = [a for a in every if a.disconnected_at is not None]
     legacy = [a for a in accounts if a.auth_kind == CloudCredential.Kind.LEGACY_USER]
     return render(
         request,
         "selfservice/overview.html",
-        {"accounts": accounts, "legacy_accounts": legacy, "deadline": settings.PARKWAY_LEGACY_DEADLINE},
+        {
+            "accounts": accounts, "legacy_accounts": legacy, "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+            "disconnected": disconnected,
+        },
     )
 
 
@@ -122,7 +132,7 @@ def report_verification(request: HttpRequest, account: CloudAccount, result: Ver
             f"Parkway could not work in account {account.account_id}: {result.message} "
             "When it is fixed in AWS, press “Test again”."
             + (f" Until a test passes, the account is not connected; Parkway forgets this registration on "
-               f"{forgotten:%Y-%m-%d %H:%M} UTC." if forgotten else ""),
+               f"{format_when(forgotten)}." if forgotten else ""),
         )
     elif account.auth_kind == CloudCredential.Kind.LEGACY_USER:
         messages.warning(request, result.message)
@@ -140,12 +150,17 @@ def report_verification(request: HttpRequest, account: CloudAccount, result: Ver
 def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpResponse | None:
     """Register the account by role and test it at once; None when the service refused (errors on `form`)."""
     data = form.cleaned_data
-    account = CloudAccount.objects.filter(tenant=request.tenant, account_id=data["account_id"]).with_auth_kind().first()
+    account = (
+        CloudAccount.objects.filter(tenant=request.tenant, account_id=data["account_id"]).connected().with_auth_kind().first()
+    )
     if account is not None:
         # Typically a second try after a failed first test: the account is
         # already theirs, so test it again rather than answer "already connected".
         messages.info(request, f"Account {account.account_id} was already registered here, so Parkway tested it again.")
     else:
+        reconnecting = CloudAccount.objects.filter(
+            tenant=request.tenant, account_id=data["account_id"], disconnected_at__isnull=False
+        ).exists()
         try:
             account = account_connect_role(
                 tenant=request.tenant,
@@ -159,6 +174,11 @@ def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpRespon
             add_service_errors(form, exc)
             return None
         account.auth_kind = CloudCredential.Kind.ROLE
+        if reconnecting:
+            messages.info(
+                request,
+                f"Account {account.account_id} is connected again: its machines keep their schedules and snoozes.",
+            )
     report_verification(request, account, account_verify(account=account, actor=request.user))
     return redirect("tenants:account", account_pk=account.pk)
 
@@ -168,7 +188,8 @@ def connect(request: HttpRequest) -> HttpResponse:
     """Step 1 on the page (create the role); steps 2 and 3 in one POST: register, then test."""
     status = 200
     if request.method != "POST":
-        form = ConnectRoleForm()
+        # "Connect again" from the overview names the account; the form checks it like any input.
+        form = ConnectRoleForm(initial={"account_id": request.GET.get("account_id", "")[:20]})
     else:
         form = ConnectRoleForm(request.POST)
         status = 400
@@ -311,3 +332,47 @@ def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
             "Check the role in AWS (the steps above), then press “Switch” again.",
         )
     return redirect("tenants:account", account_pk=account.pk)
+
+
+@login_required
+def user_settings(request: HttpRequest) -> HttpResponse:
+    """A person's own preferences: the zone every time is shown in (customers and staff)."""
+    current = UserSettings.objects.filter(user=request.user).values_list("timezone", flat=True).first() or ""
+    default_zone = organisation_zone(request).key
+    form = UserSettingsForm(request.POST or None, initial={"timezone": current}, default_zone=default_zone)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user_settings_save(user=request.user, timezone=form.cleaned_data["timezone"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            zone = form.cleaned_data["timezone"] or default_zone
+            messages.success(request, f"Saved: times are shown in {zone}.")
+            return HttpResponseRedirect(safe_next(request, reverse("tenants:settings")))
+    status = 400 if form.errors else 200
+    base = "admin/base_site.html" if request.user.is_staff else "selfservice/base.html"
+    return render(request, "selfservice/user_settings.html", {"form": form, "base": base}, status=status)
+
+
+@tenant_member_required
+def account_disconnect(request: HttpRequest, account_pk: int) -> HttpResponse:
+    """A confirmation page saying what stops; disconnecting keeps the configuration for a reconnection."""
+    account = own_account_or_404(request, account_pk)
+    if request.method == "POST":
+        account_disconnect_service(account=account, actor=request.user)
+        messages.success(
+            request,
+            f"Account {account} is disconnected: Parkway no longer parks its machines or calls AWS in it. "
+            "Connect the same account again to bring back its machines' schedules and snoozes.",
+        )
+        return redirect("tenants:overview")
+    from scheduling.models import Override  # scheduling builds on tenants, not the reverse
+
+    machines = account.resources.filter(gone_at__isnull=True)
+    context = {
+        "account": account,
+        "machines": machines.count(),
+        "scheduled": machines.exclude(schedule__isnull=True, schedule_tag="").count(),
+        "snoozed": machines.filter(overrides__in=Override.objects.active(at=timezone.now())).distinct().count(),
+    }
+    return render(request, "selfservice/account_disconnect.html", context)

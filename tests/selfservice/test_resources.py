@@ -165,9 +165,11 @@ def test_keep_running_for_two_hours_from_the_list(acme_client, acme_member, acme
     assert AuditEvent.objects.get(action="resource.snoozed").actor == acme_member
 
 
-def test_keep_stopped_until_a_time_read_in_the_machines_schedule_zone(acme_client, acme, acme_account, evening):
-    berlin = office_hours(acme, name="berlin", zone="Europe/Berlin")
-    (resource,) = make_resources(acme_account, 1, schedule=berlin)
+def test_keep_stopped_until_a_time_read_in_the_viewers_zone(acme_client, acme, acme_account, evening):
+    acme.timezone = "Europe/Berlin"  # the tenant's default zone; this member chose none
+    acme.save()
+    tokyo = office_hours(acme, name="tokyo", zone="Asia/Tokyo")  # the schedule's zone does not matter
+    (resource,) = make_resources(acme_account, 1, schedule=tokyo)
     page = acme_client.get(resource_url(resource)).content.decode()
     assert "until (Europe/Berlin time)" in page and 'data-testid="snooze-form"' in page
     response = acme_client.post(
@@ -175,10 +177,27 @@ def test_keep_stopped_until_a_time_read_in_the_machines_schedule_zone(acme_clien
         {"state": "stopped", "until": "2026-11-25T08:00", "reason": "maintenance"},
         follow=True,
     )
-    assert "kept stopped until 2026-11-25 08:00 (Europe/Berlin)" in texts(response)[0]
+    assert "kept stopped until 2026-11-25 08:00 CET" in texts(response)[0]
     override = Override.objects.get(resource=resource)
     assert override.until == dt.datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # 08:00 CET
     assert override.state == "stopped" and override.reason == "maintenance"
+
+
+def test_keep_running_for_two_hours_names_the_end_in_the_zone_it_labels(acme_client, acme, acme_account, acme_member):
+    """Defect: "kept running until 23:51 (Europe/Berlin)" when 23:51 was UTC (00:51 in Berlin)."""
+    from tenants.services import user_settings_save
+
+    user_settings_save(user=acme_member, timezone="Europe/Berlin")
+    (resource,) = make_resources(acme_account, 1)
+    with time_machine.travel(dt.datetime(2026, 11, 24, 21, 51, tzinfo=UTC), tick=False):
+        response = acme_client.post(
+            resource_url(resource, "scheduling:resource_snooze"), {"state": "running", "hours": "2"}, follow=True
+        )
+        page = response.content.decode()
+    assert "until 2026-11-25 00:51 CET" in texts(response)[0]
+    assert "23:51" not in texts(response)[0]
+    # The page shows the snooze's end in the same zone, labelled the same way.
+    assert "2026-11-25 00:51 CET" in page
 
 
 @pytest.mark.parametrize(
