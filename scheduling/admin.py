@@ -24,7 +24,7 @@ from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from scheduling.resolver import assignment_preview, assignment_preview_text, resources_explain
 from scheduling.periods import ScheduleError, summarize
-from scheduling.services import schedule_save, schedule_validate, schedules_delete
+from scheduling.services import assigned_machines, schedule_save, schedule_validate, schedules_delete
 from scheduling.templatetags.schedule_display import week_picture_html
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -127,6 +127,16 @@ class ScheduleAdmin(ParkwayModelAdmin):
         # periods), so only the schedule's own fields are described; the audit
         # event records the rest.
         return super().construct_change_message(request, form, [], add)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, Any, list[str]]:
+        # Machines assigned to a schedule block its deletion (the service refuses
+        # it too): the confirmation page lists them instead of a Delete button.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        blocking = [
+            f"{r.name or r.resource_id} ({r.resource_id}) is assigned to {r.schedule.name}: assign it another schedule first"
+            for r in assigned_machines(objs)
+        ]
+        return deleted, counts, perms_needed, [*protected, *blocking]
 
     def delete_model(self, request: HttpRequest, obj: Schedule) -> None:
         schedules_delete(schedules=[obj], actor=request.user)

@@ -219,13 +219,35 @@ def schedules_import(*, data: Any, tenant: Tenant | None, actor: Actor, dry_run:
     return report
 
 
+def assigned_machines(schedules: Iterable[Schedule]) -> list[Resource]:
+    """Current machines explicitly assigned to any of ``schedules`` (what blocks deleting them)."""
+    return list(
+        Resource.objects.filter(schedule__in=list(schedules), gone_at__isnull=True)
+        .select_related("account", "schedule")
+        .order_by("schedule__name", "name", "resource_id")
+    )
+
+
 def schedules_delete(*, schedules: Iterable[Schedule], actor: Actor) -> int:
-    """Delete schedules, one audit event each (their machines fall back to their
-    schedule tag: Resource.schedule is SET_NULL). Returns how many."""
+    """Delete schedules, one audit event each. Returns how many.
+
+    Refused (ValidationError naming them) while machines are explicitly assigned
+    to one: they would silently fall back to their tag or to no schedule at all.
+    Machines that only name a deleted schedule in their Schedule tag show it as
+    an unknown schedule afterwards (the resolver says so)."""
+    schedules = list(schedules)
     deleted = 0
     with transaction.atomic():
+        blocking = assigned_machines(Schedule.objects.select_for_update().filter(pk__in=[s.pk for s in schedules]))
+        if blocking:
+            names = ", ".join(f"{r.name or r.resource_id} ({r.schedule.name})" for r in blocking[:20])
+            more = f" and {len(blocking) - 20} more" if len(blocking) > 20 else ""
+            raise ValidationError(
+                f"Machines are assigned to this schedule: {names}{more}. Assign them another schedule first.",
+                code="schedule_in_use",
+            )
         for schedule in schedules:
-            details = {"schedule_id": schedule.pk, "name": schedule.name}
+            details = {"schedule_id": schedule.pk, "name": schedule.name, "tagged_machines": tag_users(tenant=schedule.tenant, name=schedule.name)}
             tenant = schedule.tenant
             schedule.delete()
             audit_record(action="schedule.deleted", actor=actor, tenant=tenant, details=details)

@@ -21,5 +21,6 @@ urlpatterns = [
     path("schedules/", views.schedule_list, name="schedules"),
     path("schedules/new/", views.schedule_create, name="schedule_create"),
     path("schedules/<id:schedule_pk>/", views.schedule_detail, name="schedule"),
+    path("schedules/<id:schedule_pk>/delete/", views.schedule_delete, name="schedule_delete"),
     path("activity/", views_activity.activity, name="activity"),
 ]

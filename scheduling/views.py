@@ -35,7 +35,7 @@ from scheduling.forms import (
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
 from scheduling.resolver import Explanation, assignment_preview, resources_explain
-from scheduling.services import schedule_save, tag_users
+from scheduling.services import assigned_machines, schedule_save, schedules_delete, tag_users
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
 from tenants.decorators import safe_next, tenant_member_required
@@ -343,3 +343,20 @@ def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
         periods = PeriodFormSet(initial=period_rows, prefix="periods")
     context.update(form=form, periods=periods, creating=False)
     return render(request, "selfservice/schedule_form.html", context, status=status)
+
+
+@tenant_member_required
+def schedule_delete(request: HttpRequest, schedule_pk: int) -> HttpResponse:
+    """Confirmation page; refused (listing them) while machines are assigned to the schedule."""
+    schedule = _schedule_or_404(request, schedule_pk, own=True)  # global templates are not the tenant's
+    if request.method == "POST":
+        try:
+            schedules_delete(schedules=[schedule], actor=request.user)
+        except ValidationError:
+            pass  # the page below lists the machines that block it
+        else:
+            messages.success(request, f"Schedule {schedule.name} deleted.")
+            return redirect("scheduling:schedules")
+    assigned = [r for r in assigned_machines([schedule]) if r.account.tenant_id == request.tenant.pk]
+    context = {"schedule": schedule, "assigned": assigned, "tagged": tag_users(tenant=request.tenant, name=schedule.name)}
+    return render(request, "selfservice/schedule_delete.html", context, status=409 if assigned and request.method == "POST" else 200)

@@ -337,3 +337,17 @@ def test_deleting_schedules_in_admin_goes_through_the_service_and_is_audited(sta
     single = Schedule.objects.create(tenant=acme, name="three", timezone="UTC")
     staff_client.post(reverse("admin:scheduling_schedule_delete", args=[single.pk]), {"post": "yes"})
     assert AuditEvent.objects.filter(action="schedule.deleted", details__name="three").exists()
+
+
+def test_admin_cannot_delete_a_schedule_machines_are_assigned_to(staff_client, acme):
+    from tests.selfservice.conftest import make_account, make_resources
+    from tests.conftest import ACME_ACCOUNT
+
+    schedule = make_schedule("office", tenant=acme)
+    (machine,) = make_resources(make_account(acme, ACME_ACCOUNT), 1, schedule=schedule)
+    page = staff_client.get(reverse("admin:scheduling_schedule_delete", args=[schedule.pk])).content.decode()
+    assert f"{machine.resource_id}) is assigned to office: assign it another schedule first" in page
+    staff_client.post(reverse("admin:scheduling_schedule_delete", args=[schedule.pk]), {"post": "yes"})
+    changelist = reverse("admin:scheduling_schedule_changelist")
+    staff_client.post(changelist, {"action": "delete_selected", "_selected_action": [schedule.pk], "post": "yes"})
+    assert Schedule.objects.filter(pk=schedule.pk).exists()

@@ -198,3 +198,49 @@ def test_renaming_onto_another_schedules_name_is_refused(acme_client, acme):
     assert "You already have a schedule named nights" in response.content.decode()
     schedule.refresh_from_db()
     assert schedule.name == "office"
+
+
+# ------------------------------------------------------------------ deleting
+
+
+def delete_url(schedule: Schedule) -> str:
+    return reverse("scheduling:schedule_delete", kwargs={"schedule_pk": schedule.pk})
+
+
+def test_deleting_a_schedule_with_assigned_machines_is_refused_and_lists_them(acme_client, acme, acme_account):
+    from tests.selfservice.conftest import make_resources
+
+    schedule = office_hours(acme, name="office")
+    (assigned,) = make_resources(acme_account, 1, schedule=schedule)
+    page = acme_client.get(delete_url(schedule)).content.decode()
+    assert "cannot be deleted while machines are assigned" in page and assigned.resource_id in page
+    assert 'data-testid="confirm-delete"' not in page
+    response = acme_client.post(delete_url(schedule))
+    assert response.status_code == 409 and assigned.resource_id in response.content.decode()
+    assert Schedule.objects.filter(pk=schedule.pk).exists()
+    assert not AuditEvent.objects.filter(action="schedule.deleted").exists()
+
+
+def test_deleting_a_schedule_warns_about_tags_then_those_machines_show_an_unknown_schedule(acme_client, acme, acme_account, acme_member):
+    from tests.selfservice.conftest import make_resources
+
+    schedule = office_hours(acme, name="office")
+    (tagged,) = make_resources(acme_account, 1, schedule_tag="office")
+    assert 'data-testid="delete-schedule"' in acme_client.get(schedule_url(schedule)).content.decode()
+    page = acme_client.get(delete_url(schedule)).content.decode()
+    assert "1 machine names it in a Schedule tag" in page
+    response = acme_client.post(delete_url(schedule), follow=True)
+    assert "Schedule office deleted." in response.content.decode()
+    assert not Schedule.objects.filter(pk=schedule.pk).exists()
+    event = AuditEvent.objects.get(action="schedule.deleted")
+    assert event.actor == acme_member and event.details["tagged_machines"] == 1
+    machine = acme_client.get(reverse("scheduling:resource", kwargs={"resource_pk": tagged.pk})).content.decode()
+    assert "does not exist" in machine
+
+
+def test_templates_and_other_tenants_schedules_cannot_be_deleted(acme_client, acme, globex_world):
+    template = office_hours(None, name="template")
+    for schedule in (template, globex_world.schedule):
+        assert acme_client.get(delete_url(schedule)).status_code == 404
+        assert acme_client.post(delete_url(schedule)).status_code == 404
+        assert Schedule.objects.filter(pk=schedule.pk).exists()
