@@ -169,3 +169,24 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
             },
         )
     return resource
+
+
+def resources_assign_schedule(*, resources: Iterable[Resource], schedule: Schedule | None, actor: Actor) -> int:
+    """`resource_assign_schedule` for a selection: all or none (one refusal changes nothing)."""
+    resources = list(resources)
+    with transaction.atomic():
+        for resource in resources:
+            resource_assign_schedule(resource=resource, schedule=schedule, actor=actor)
+    return len(resources)
+
+
+def resources_snooze(
+    *, resources: Iterable[Resource], state: str, until: dt.datetime, actor: Actor, reason: str = ""
+) -> int:
+    """`override_create` for a selection: all or none."""
+    resources = list(resources)
+    now = timezone.now()
+    with transaction.atomic():
+        for resource in resources:
+            override_create(resource=resource, state=state, until=until, actor=actor, reason=reason, now=now)
+    return len(resources)

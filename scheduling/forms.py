@@ -39,6 +39,11 @@ def schedule_groups(schedules: list[Schedule]) -> list[tuple[str, list[tuple[str
 class ResourceFilterForm(forms.Form):
     """GET filters of the resources page; every field optional."""
 
+    q = forms.CharField(
+        label="Search", required=False, max_length=200,
+        help_text="Name, instance ID, or a tag as key=value.",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "web-1, i-0abc…, team=data"}),
+    )
     account = forms.ChoiceField(required=False)
     region = forms.ChoiceField(required=False)
     state = forms.ChoiceField(required=False, choices=[("", "Any state")] + [(s, s) for s in INSTANCE_STATES])
@@ -55,6 +60,35 @@ class ResourceFilterForm(forms.Form):
             ("none", "Not scheduled"),
             *schedule_groups(schedules),
         ]
+
+
+BULK_ACTIONS = (
+    ("stop", "Park now (stop)"),
+    ("start", "Start now"),
+    ("assign", "Assign schedule"),
+    ("snooze", "Keep running for"),
+)
+
+
+class BulkActionForm(forms.Form):
+    """What to do with the machines selected on the resources page (confirmed on a second page)."""
+
+    action = forms.ChoiceField(label="With the selected machines", choices=BULK_ACTIONS)
+    schedule = forms.ChoiceField(label="Schedule", required=False)
+    hours = forms.TypedChoiceField(label="Hours", choices=SNOOZE_HOURS, coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args: Any, schedules: list[Schedule], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "bulk_%s")  # beside the filters' fields on one page
+        super().__init__(*args, **kwargs)
+        self.schedules = {str(s.pk): s for s in schedules}
+        self.fields["schedule"].choices = [("", "Its Schedule tag"), *schedule_groups(schedules)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("action") == "snooze" and data.get("hours") is None and "hours" not in self.errors:
+            self.add_error("hours", "Choose for how many hours.")
+        data["schedule"] = self.schedules.get(data.get("schedule") or "")
+        return data
 
 
 class ActivityFilterForm(forms.Form):

@@ -14,6 +14,7 @@ app_name = "scheduling"
 
 urlpatterns = [
     path("resources/", views.resource_list, name="resources"),
+    path("resources/selection/", views.resource_bulk, name="resource_bulk"),
     path("resources/<id:resource_pk>/", views.resource_detail, name="resource"),
     path("resources/<id:resource_pk>/schedule/", views.resource_assign, name="resource_assign"),
     path("resources/<id:resource_pk>/snooze/", views.resource_snooze, name="resource_snooze"),

@@ -7,24 +7,36 @@ and report. Pages make a fixed number of queries whatever the number of rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.zones import format_when
 from portal.untrusted import parse_id
-from scheduling.actions import override_clear, override_create, resource_assign_schedule
+from portal.zones import format_when
+from scheduling.actions import (
+    override_clear,
+    override_create,
+    resource_assign_schedule,
+    resources_act_now,
+    resources_assign_schedule,
+    resources_snooze,
+)
 from scheduling.forms import (
+    BULK_ACTIONS,
     AssignScheduleForm,
+    BulkActionForm,
     PeriodFormSet,
     ResourceFilterForm,
     ScheduleForm,
@@ -34,7 +46,7 @@ from scheduling.forms import (
 )
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
-from scheduling.resolver import Explanation, assignment_preview, resources_explain
+from scheduling.resolver import Explanation, assignment_preview, preview_sentence, resources_explain
 from scheduling.services import assigned_machines, schedule_save, schedules_delete, tag_users
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
@@ -75,7 +87,22 @@ class ResourceRow:
     desired: Explanation | None
 
 
+def search_resources(resources: QuerySet[Resource], text: str) -> QuerySet[Resource]:
+    """``key=value``: machines with that tag; anything else: in the name or the instance ID."""
+    text = text.strip()
+    if not text:
+        return resources
+    key, sep, value = text.partition("=")
+    if sep and key.strip():
+        # A transform, not a lookup built from the key: "a__b" stays one tag key.
+        # Cast: compared as text on every database (SQLite would read the value as JSON).
+        tag = Cast(KeyTextTransform(key.strip(), "tags"), output_field=TextField())
+        return resources.annotate(tag_value=tag).filter(tag_value=value.strip())
+    return resources.filter(Q(name__icontains=text) | Q(resource_id__icontains=text))
+
+
 def filter_resources(resources: QuerySet[Resource], data: dict[str, str], schedules: list[Schedule]) -> QuerySet[Resource]:
+    resources = search_resources(resources, data.get("q") or "")
     if data.get("account"):
         resources = resources.filter(account_id=data["account"])
     if data.get("region"):
@@ -129,6 +156,7 @@ def resource_list(request: HttpRequest) -> HttpResponse:
             "rows": [ResourceRow(resource=r, desired=wanted.get(r.pk)) for r in page.object_list],
             "query": query.urlencode(),
             "has_accounts": bool(accounts),
+            "bulk_form": BulkActionForm(schedules=schedules),
         },
     )
 
@@ -360,3 +388,76 @@ def schedule_delete(request: HttpRequest, schedule_pk: int) -> HttpResponse:
     assigned = [r for r in assigned_machines([schedule]) if r.account.tenant_id == request.tenant.pk]
     context = {"schedule": schedule, "assigned": assigned, "tagged": tag_users(tenant=request.tenant, name=schedule.name)}
     return render(request, "selfservice/schedule_delete.html", context, status=409 if assigned and request.method == "POST" else 200)
+
+
+# --------------------------------------------------------------------------- acting on a selection
+
+BULK_LIMIT = RESOURCES_PER_PAGE  # a selection is at most one page of the list
+
+
+@tenant_member_required
+def resource_bulk(request: HttpRequest) -> HttpResponse:
+    """Park/start now, assign or snooze the selected machines: a confirmation
+    page first (what each machine will do), then, with `confirm`, the action."""
+    back = safe_next(request, reverse("scheduling:resources"))
+    if request.method != "POST":
+        return HttpResponseRedirect(back)
+    ids = {pk for pk in (parse_id(v) for v in request.POST.getlist("resource")[:BULK_LIMIT]) if pk is not None}
+    resources = list(
+        tenant_resources(request.tenant).filter(pk__in=ids, gone_at__isnull=True)
+        .select_related("account__tenant", "schedule").order_by("name", "resource_id")
+    )
+    schedules = schedule_choices(request.tenant)
+    form = BulkActionForm(request.POST, schedules=schedules)
+    if not resources:
+        messages.error(request, "Select at least one machine first.")
+        return HttpResponseRedirect(back)
+    if not form.is_valid():
+        problems = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        messages.error(request, f"Nothing was done: {problems}")
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    if "confirm" in request.POST:
+        return _bulk_run(request, resources, data, back)
+    now = timezone.now()
+    if data["action"] == "assign":
+        explained = {r.pk: assignment_preview(r, schedule=data["schedule"], at=now) for r in resources}
+    else:
+        explained = resources_explain(resources, at=now)
+    context = {
+        "resources": resources,
+        "rows": [ResourceRow(resource=r, desired=explained.get(r.pk)) for r in resources],
+        "data": data,
+        "action_label": dict(BULK_ACTIONS)[data["action"]],
+        "sentence": preview_sentence(explained.values()) if data["action"] == "assign" else "",
+        "until": now + dt.timedelta(hours=data["hours"]) if data["action"] == "snooze" else None,
+        "stopped": [r for r in resources if r.state in ("stopped", "stopping")],
+        "post": request.POST,
+        "next": back,
+    }
+    return render(request, "selfservice/resources_bulk.html", context)
+
+
+def _bulk_run(request: HttpRequest, resources: list[Resource], data: dict[str, Any], back: str) -> HttpResponse:
+    action, count = data["action"], len(resources)
+    machines = f"{count} machine{pluralize(count)}"
+    try:
+        if action in ("stop", "start"):
+            report = resources_act_now(resources=resources, action=action, actor=request.user)
+            if report.succeeded:
+                verb = "Stopped" if action == "stop" else "Started"
+                messages.success(request, f"{verb} {len(report.succeeded)} machine{pluralize(len(report.succeeded))}: "
+                                 "their schedules apply again at their next change.")
+            for resource_id, problem in report.failed:
+                messages.error(request, f"{resource_id}: {problem}")
+        elif action == "assign":
+            resources_assign_schedule(resources=resources, schedule=data["schedule"], actor=request.user)
+            follows = f"the schedule {data['schedule'].name}" if data["schedule"] else "their Schedule tags"
+            messages.success(request, f"{machines} now follow{'s' if count == 1 else ''} {follows}.")
+        else:
+            until = timezone.now() + dt.timedelta(hours=data["hours"])
+            resources_snooze(resources=resources, state="running", until=until, actor=request.user, reason="")
+            messages.success(request, f"{machines} kept running until {format_when(until)}; stopped ones start at the next tick.")
+    except ValidationError as exc:
+        messages.error(request, "Nothing was changed: " + " ".join(exc.messages))
+    return HttpResponseRedirect(back)
