@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from portal.zones import format_when
 from scheduling.periods import ScheduleError, compile_spec
 from scheduling.periods.engine import CompiledSchedule
 from tenants.models import Tenant
@@ -269,10 +270,7 @@ class Override(models.Model):
         indexes = [models.Index(fields=["resource", "until"])]
 
     def __str__(self) -> str:
-        return f"{self.get_state_display()} until {self.until:%Y-%m-%d %H:%M}"
-
-    def is_active(self, at: dt.datetime) -> bool:
-        return self.cancelled_at is None and self.until > at
+        return f"{self.get_state_display()} until {format_when(self.until)}"
 
 
 class ParkingLease(models.Model):

@@ -95,16 +95,6 @@ def assert_invariants(
     assert not problems, "invariants broken:\n- " + "\n- ".join(problems)
 
 
-def run_statuses(accounts: Iterable[CloudAccount]) -> dict[str, list[str]]:
-    """Each account's run statuses, oldest first (for assertions that read well)."""
-    return {
-        account.account_id: list(
-            ParkingRun.objects.filter(account=account).order_by("started_at", "pk").values_list("status", flat=True)
-        )
-        for account in accounts
-    }
-
-
 def assert_not_repeated(standin: StandinServer, instance_ids: Iterable[str], *, action: str, since: Mark) -> None:
     """A decision AWS already carried out (the machines show it) is not sent again:
     no `action` call for these machines reached AWS after `since`."""

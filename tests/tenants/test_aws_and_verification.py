@@ -7,7 +7,6 @@ from botocore.exceptions import ClientError
 from scheduling import parking
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
-from tenants.onboarding import permission_policy
 from tenants.verification import account_verify, credential_verify
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
 
