@@ -20,6 +20,7 @@ from scheduling.models import Period, Schedule
 from scheduling.periods import ScheduleError
 from tenants.models import Tenant
 from tenants.audit import Actor, audit_record
+from tenants.permissions import OPERATE, require
 
 # Copied onto an existing schedule on update; everything else (pk, tenant,
 # name, created_at) stays, so resources that point at it keep pointing at it.
@@ -110,6 +111,7 @@ def schedule_save_from_spec(*, spec: dict[str, Any], tenant: Tenant | None, acto
     Returns the schedule and "created" or "updated"; on update the schedule
     keeps its primary key.  Raises ValidationError for an invalid spec.
     """
+    require(actor, tenant, OPERATE)
     schedule, periods = _build(spec=spec, tenant=tenant)
     existing = _existing_by_name(tenant=tenant, names=[schedule.name], lock=True).get(schedule.name)
     return _write(schedule=schedule, periods=periods, existing=existing, tenant=tenant, actor=actor)
@@ -134,6 +136,7 @@ def schedules_import(*, data: Any, tenant: Tenant | None, actor: Actor, dry_run:
     created or updated (by name) in one transaction.  A dry run validates the
     same way and reports what would be created or updated, writing nothing.
     """
+    require(actor, tenant, OPERATE)
     report = ImportReport(dry_run=dry_run)
     try:
         specs, report.errors = load_import_file(data)
@@ -173,6 +176,7 @@ def schedules_delete(*, schedules: Iterable[Schedule], actor: Actor) -> int:
     deleted = 0
     with transaction.atomic():
         for schedule in schedules:
+            require(actor, schedule.tenant, OPERATE)
             details = {"schedule_id": schedule.pk, "name": schedule.name}
             tenant = schedule.tenant
             schedule.delete()

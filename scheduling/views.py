@@ -38,6 +38,7 @@ from scheduling.services import schedule_save_from_spec
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
 from tenants.decorators import safe_next, tenant_member_required
+from tenants.permissions import OPERATE
 
 RESOURCES_PER_PAGE = 50
 
@@ -179,7 +180,7 @@ def _back(request: HttpRequest, resource: Resource) -> HttpResponse:
     return HttpResponseRedirect(safe_next(request, reverse("scheduling:resource", kwargs={"resource_pk": resource.pk})))
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method != "POST":
@@ -211,7 +212,7 @@ def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
     return render_resource(request, resource, schedules=schedules, assign_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method != "POST":
@@ -235,7 +236,7 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     return render_resource(request, resource, schedules=schedules, snooze_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_snooze_cancel(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method == "POST":
@@ -291,7 +292,7 @@ def _save_schedule(
     return schedule
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def schedule_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ScheduleForm(request.POST)

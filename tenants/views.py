@@ -29,6 +29,7 @@ from portal.untrusted import parse_id
 from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, add_service_errors
 from tenants.migration import Outcome, account_migrate_to_role
 from tenants.models import CloudAccount, CloudCredential, Tenant
+from tenants.permissions import ADMINISTER
 from tenants.onboarding import (
     cloudformation_template,
     permission_policy,
@@ -163,7 +164,7 @@ def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpRespon
     return redirect("tenants:account", account_pk=account.pk)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def connect(request: HttpRequest) -> HttpResponse:
     """Step 1 on the page (create the role); steps 2 and 3 in one POST: register, then test."""
     status = 200
@@ -268,7 +269,7 @@ def account_detail(request: HttpRequest, account_pk: int) -> HttpResponse:
     return render_account(request, account, settings_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def account_test(request: HttpRequest, account_pk: int) -> HttpResponse:
     account = own_account_or_404(request, account_pk)
     if request.method == "POST":
@@ -280,7 +281,7 @@ def account_test(request: HttpRequest, account_pk: int) -> HttpResponse:
     return redirect("tenants:account", account_pk=account.pk)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
     """The guided switch from legacy keys: the role is verified before anything changes."""
     account = own_account_or_404(request, account_pk)

@@ -1,4 +1,4 @@
-"""The data migrations of issue 9, run on a database holding the old shapes."""
+"""The data migrations of issues 9 and 11, run on a database holding the old shapes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
-from tenants.models import AuditEvent, CloudAccount, CloudCredential
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership
 
-LATEST = [("tenants", "0005_account_claims")]
+# Every app's newest migration, whatever was added since: a test that stopped at
+# an older one would leave later tests without the tables they need.
+LATEST = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes()
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
@@ -82,3 +85,16 @@ def test_0005_claims_the_accounts_that_showed_control_and_leaves_failed_registra
     for row in (connected, legacy, inventoried):
         assert claimed[row.account_id] == CloudAccount.objects.get(pk=row.pk).created_at
     assert claimed[never_worked.account_id] is None
+
+
+def test_0006_members_become_admins_so_that_nobody_loses_access(back_to):
+    apps = back_to(("tenants", "0005_account_claims"))
+    Tenant, OldMembership = apps.get_model("tenants", "Tenant"), apps.get_model("tenants", "Membership")
+    User = apps.get_model("auth", "User")
+    tenant = Tenant.objects.create(name="Acme", slug="acme", external_id="pkw-0123456789abcdef0123456789abcdef")
+    member = OldMembership.objects.create(user=User.objects.create(username="bob"), tenant=tenant, role="member")
+    admin = OldMembership.objects.create(user=User.objects.create(username="ann"), tenant=tenant, role="admin")
+
+    back_to(*LATEST)
+
+    assert set(Membership.objects.values_list("pk", "role")) == {(member.pk, "admin"), (admin.pk, "admin")}
