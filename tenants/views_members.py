@@ -75,7 +75,7 @@ def members(request: HttpRequest) -> HttpResponse:
 
 
 @tenant_member_required(capability=ADMINISTER)
-def member_invite(request: HttpRequest) -> HttpResponse:
+def invite(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect(reverse("tenants:members") + "#invite")
     form = InviteForm(request.POST)
