@@ -116,6 +116,7 @@ def invitation_email_send(*, invitation: Invitation, token: str) -> None:
         "link": f"{settings.PARKWAY_PUBLIC_URL}{reverse('invitations:accept', kwargs={'token': token})}",
         "days": settings.PARKWAY_INVITATION_DAYS,
     }
-    subject = render_to_string("tenants/emails/invitation_subject.txt", context).strip()
+    # One line whatever the tenant's name holds: a line break in a header is refused by Django (BadHeaderError).
+    subject = " ".join(render_to_string("tenants/emails/invitation_subject.txt", context).split())
     body = render_to_string("tenants/emails/invitation.txt", context)
     EmailMessage(subject=subject, body=body, to=[invitation.email]).send()

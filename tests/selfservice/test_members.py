@@ -216,6 +216,26 @@ def test_signed_out_with_an_existing_login_for_the_address_asks_to_sign_in(clien
     assert not Membership.objects.filter(tenant=acme).exists()
 
 
+def test_signing_in_from_the_invitation_comes_back_to_it(client, acme, globex):
+    existing = person(globex, "viewer", "bob")
+    existing.email = "bob@example.test"
+    existing.save()
+    _, token = invite(acme, "bob@example.test", "operator")
+    page = client.get(link(token))
+    login_url = page.context["login_url"]
+    signed_in = client.post(login_url, {"username": "bob", "password": "pw", "next": link(token)})
+    assert signed_in["Location"] == link(token)
+    assert client.post(link(token)).status_code == 302
+    assert Membership.objects.get(user=existing, tenant=acme).role == "operator"
+
+
+def test_a_tenant_name_with_a_line_break_still_makes_a_one_line_subject(acme):
+    acme.name = "Acme\nBcc: everyone@example.test"
+    acme.save()
+    invite(acme, "bob@example.test")
+    assert "\n" not in mail.outbox[-1].subject and mail.outbox[-1].to == ["bob@example.test"]
+
+
 def test_a_withdrawn_invitation_no_longer_opens(acme_client, acme, client):
     invitation, token = invite(acme, "bob@example.test")
     url = reverse("tenants:invitation_withdraw", kwargs={"invitation_pk": invitation.pk})
