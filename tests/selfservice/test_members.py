@@ -380,3 +380,21 @@ def test_the_role_is_read_at_each_request(client, acme, acme_member):
     assert client.get(reverse("scheduling:schedule_create")).status_code == 200
     membership_change_role(membership=Membership.objects.get(user=oscar), role="viewer", actor=acme_member)
     assert client.get(reverse("scheduling:schedule_create")).status_code == 403
+
+
+def test_the_members_page_costs_the_same_for_2_or_20_members(acme_client, acme):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert acme_client.get(MEMBERS).status_code == 200
+        return len(captured)
+
+    person(acme, "viewer", "m0")
+    invite(acme, "i0@example.test", actor=Membership.objects.get(user__username="alice").user)
+    two = queries()
+    for n in range(1, 10):
+        person(acme, "operator", f"m{n}")
+        invite(acme, f"i{n}@example.test", actor=Membership.objects.get(user__username="alice").user)
+    assert queries() == two
