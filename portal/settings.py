@@ -181,6 +181,8 @@ PARKWAY_LEGACY_GRACE_DAYS = env.int("PARKWAY_LEGACY_GRACE_DAYS", default=0)
 # A self-service or admin registration that never passed a test is forgotten after this many
 # hours; until it passes, the account ID is not claimed and blocks nobody.
 PARKWAY_UNVERIFIED_ACCOUNT_HOURS = env.int("PARKWAY_UNVERIFIED_ACCOUNT_HOURS", default=72)
+# A tenant admin's invitation link works this many days, once.
+PARKWAY_INVITATION_DAYS = env.int("PARKWAY_INVITATION_DAYS", default=7)
 # Parking: how often the tick runs, and the tag that names an instance's schedule.
 PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")

@@ -33,6 +33,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include(account_patterns)),
     # The customers' self-service pages; staff who open them are sent to admin/.
+    path("app/invitations/", include("tenants.invitation_urls")),
     path("app/", include("tenants.urls")),
     path("app/", include("scheduling.urls")),
     path("", RedirectView.as_view(pattern_name="tenants:overview", permanent=False)),

@@ -20,6 +20,7 @@ from scheduling.models import Override, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
 from tenants.audit import Actor, actor_label, audit_record
+from tenants.permissions import OPERATE, require
 
 MAX_SNOOZE = dt.timedelta(days=30)
 
@@ -43,6 +44,9 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
     report = ActNowReport()
     groups: dict[int, dict[str, list[Resource]]] = defaultdict(lambda: defaultdict(list))
     accounts = {}
+    resources = list(resources)
+    for tenant in {resource.account.tenant for resource in resources}:
+        require(actor, tenant, OPERATE)
     for resource in resources:
         if resource.gone_at is not None:
             report.failed.append((resource.resource_id, "no longer exists in AWS"))
@@ -111,6 +115,7 @@ def override_create(
     *, resource: Resource, state: str, until: dt.datetime, actor: Actor, reason: str = "", now: dt.datetime | None = None
 ) -> Override:
     """Snooze: keep `resource` running/stopped until `until` (at most 30 days ahead)."""
+    require(actor, resource.account.tenant, OPERATE)
     now = now or timezone.now()
     if state not in Override.State.values:
         raise ValidationError({"state": "Choose keep running or keep stopped."})
@@ -134,6 +139,7 @@ def override_create(
 
 def override_clear(*, resource: Resource, actor: Actor, now: dt.datetime | None = None) -> int:
     """Cancel the resource's active snoozes; they stay as history."""
+    require(actor, resource.account.tenant, OPERATE)
     now = now or timezone.now()
     with transaction.atomic():
         cancelled = Override.objects.active(at=now).filter(resource=resource).update(cancelled_at=now)
@@ -146,6 +152,7 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
     """Make `resource` follow `schedule` (its tenant's own or a global template);
     None hands it back to its schedule tag. Audited with before and after."""
     account = resource.account
+    require(actor, account.tenant, OPERATE)
     if not resource.may_follow(schedule):
         # Never say whose schedule it is.
         raise ValidationError({"schedule": "Choose one of your schedules or a global template."})

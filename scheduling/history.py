@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import models, transaction
 
+from portal.zones import format_when
 from scheduling.models import ParkingAction, ParkingRun
 from tenants.models import AuditEvent
 
@@ -36,8 +37,8 @@ class PruneReport:
         verb = "Would delete" if self.dry_run else "Deleted"
         return (
             f"{verb} {self.runs} parking run(s) and {self.actions} action(s) started before "
-            f"{self.runs_before:%Y-%m-%d %H:%M} UTC, and {self.audit_events} audit event(s) "
-            f"before {self.audit_before:%Y-%m-%d %H:%M} UTC"
+            f"{format_when(self.runs_before)}, and {self.audit_events} audit event(s) "
+            f"before {format_when(self.audit_before)}"
         )
 
 

@@ -321,7 +321,7 @@ class ParkingRun(models.Model):
         indexes = [models.Index(fields=["account", "-started_at"]), models.Index(fields=["status", "-started_at"])]
 
     def __str__(self) -> str:
-        return f"run {self.pk} of {self.account} at {self.tick_at:%Y-%m-%d %H:%M}"
+        return f"run {self.pk} of {self.account} at {format_when(self.tick_at)}"
 
 
 class ParkingAction(models.Model):

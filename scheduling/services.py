@@ -20,6 +20,7 @@ from scheduling.models import Period, Resource, Schedule
 from scheduling.periods import ScheduleError
 from tenants.models import Tenant
 from tenants.audit import Actor, audit_record
+from tenants.permissions import OPERATE, require
 
 # Copied onto an existing schedule on update; everything else (pk, tenant,
 # created_at) stays, so resources that point at it keep pointing at it. The name
@@ -131,6 +132,7 @@ def schedule_save(*, spec: dict[str, Any], tenant: Tenant | None, actor: Actor, 
     Machines assigned to a renamed schedule keep following it; machines whose
     Schedule tag names the old name no longer find it (see `tag_users`).
     """
+    require(actor, tenant, OPERATE)
     built, periods = _build(spec=spec, tenant=tenant)
     existing = None
     if schedule is not None:
@@ -162,6 +164,7 @@ def schedule_save_from_spec(*, spec: dict[str, Any], tenant: Tenant | None, acto
     Returns the schedule and "created" or "updated"; on update the schedule
     keeps its primary key.  Raises ValidationError for an invalid spec.
     """
+    require(actor, tenant, OPERATE)
     schedule, periods = _build(spec=spec, tenant=tenant)
     existing = _existing_by_name(tenant=tenant, names=[schedule.name], lock=True).get(schedule.name)
     return _write(schedule=schedule, periods=periods, existing=existing, tenant=tenant, actor=actor)
@@ -186,6 +189,7 @@ def schedules_import(*, data: Any, tenant: Tenant | None, actor: Actor, dry_run:
     created or updated (by name) in one transaction.  A dry run validates the
     same way and reports what would be created or updated, writing nothing.
     """
+    require(actor, tenant, OPERATE)
     report = ImportReport(dry_run=dry_run)
     try:
         specs, report.errors = load_import_file(data)
@@ -247,6 +251,7 @@ def schedules_delete(*, schedules: Iterable[Schedule], actor: Actor) -> int:
                 code="schedule_in_use",
             )
         for schedule in schedules:
+            require(actor, schedule.tenant, OPERATE)
             details = {"schedule_id": schedule.pk, "name": schedule.name, "tagged_machines": tag_users(tenant=schedule.tenant, name=schedule.name)}
             tenant = schedule.tenant
             schedule.delete()

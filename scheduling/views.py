@@ -51,6 +51,7 @@ from scheduling.services import assigned_machines, schedule_save, schedules_dele
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
 from tenants.decorators import safe_next, tenant_member_required
+from tenants.permissions import OPERATE
 
 RESOURCES_PER_PAGE = 50
 
@@ -206,7 +207,7 @@ def _back(request: HttpRequest, resource: Resource) -> HttpResponse:
     return HttpResponseRedirect(safe_next(request, reverse("scheduling:resource", kwargs={"resource_pk": resource.pk})))
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method != "POST":
@@ -238,7 +239,7 @@ def resource_assign(request: HttpRequest, resource_pk: int) -> HttpResponse:
     return render_resource(request, resource, schedules=schedules, assign_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method != "POST":
@@ -262,7 +263,7 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
     return render_resource(request, resource, schedules=schedules, snooze_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_snooze_cancel(request: HttpRequest, resource_pk: int) -> HttpResponse:
     resource = own_resource_or_404(request, resource_pk)
     if request.method == "POST":
@@ -314,7 +315,7 @@ def _save_schedule(
         return None
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def schedule_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ScheduleForm(request.POST)
@@ -373,7 +374,7 @@ def schedule_detail(request: HttpRequest, schedule_pk: int) -> HttpResponse:
     return render(request, "selfservice/schedule_form.html", context, status=status)
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def schedule_delete(request: HttpRequest, schedule_pk: int) -> HttpResponse:
     """Confirmation page; refused (listing them) while machines are assigned to the schedule."""
     schedule = _schedule_or_404(request, schedule_pk, own=True)  # global templates are not the tenant's
@@ -395,7 +396,7 @@ def schedule_delete(request: HttpRequest, schedule_pk: int) -> HttpResponse:
 BULK_LIMIT = RESOURCES_PER_PAGE  # a selection is at most one page of the list
 
 
-@tenant_member_required
+@tenant_member_required(capability=OPERATE)
 def resource_bulk(request: HttpRequest) -> HttpResponse:
     """Park/start now, assign or snooze the selected machines: a confirmation
     page first (what each machine will do), then, with `confirm`, the action."""

@@ -1,6 +1,6 @@
 """Access to the self-service pages, shared by every app's views: who may see
-them (`tenant_member_required`) and where a form may send people back to
-(`safe_next`)."""
+them and do what there (`tenant_member_required`), and where a form may send
+people back to (`safe_next`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from portal.untrusted import local_url
 from tenants.models import Membership
+from tenants.permissions import VIEW, Allowed, Capability, require
 
 SESSION_TENANT_KEY = "parkway_tenant_id"
 
@@ -27,9 +29,21 @@ def _choose_url(request: HttpRequest) -> str:
     return f"{reverse('tenants:choose_tenant')}?{urlencode({'next': request.get_full_path()})}"
 
 
-def tenant_member_required(view: View | None = None, *, needs_tenant: bool = True) -> Any:
-    """Signed-in customers only; sets `request.tenant` (the one they work in) and
-    `request.tenants` (all of theirs). Staff are sent to the admin, where their tools are."""
+def forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "selfservice/forbidden.html", {"message": message}, status=403)
+
+
+def tenant_member_required(
+    view: View | None = None, *, needs_tenant: bool = True, capability: Capability = VIEW
+) -> Any:
+    """Signed-in customers only; sets `request.tenant` (the one they work in),
+    `request.tenants` (all of theirs), `request.membership` (theirs in
+    `request.tenant`) and `request.can` (what its role allows, for templates).
+    Staff are sent to the admin, where their tools are.
+
+    A person whose role lacks `capability` gets a 403 page saying why, for any
+    method; so does a `PermissionDenied` raised by a service the view calls
+    (`tenants.permissions.require`)."""
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -44,14 +58,23 @@ def tenant_member_required(view: View | None = None, *, needs_tenant: bool = Tru
             if not memberships:
                 return render(request, "selfservice/no_tenant.html", status=403)
             request.tenants = [m.tenant for m in memberships]
+            # Read by tenants.permissions.role_of: the services this request calls need no query of their own.
+            user._parkway_roles = {m.tenant_id: m.role for m in memberships}
             chosen = request.session.get(SESSION_TENANT_KEY)
-            tenant = next((t for t in request.tenants if t.pk == chosen), None)
-            if tenant is None and len(request.tenants) == 1:
-                tenant = request.tenants[0]
-            request.tenant = tenant
-            if needs_tenant and tenant is None:
+            membership = next((m for m in memberships if m.tenant_id == chosen), None)
+            if membership is None and len(memberships) == 1:
+                membership = memberships[0]
+            request.membership = membership
+            request.tenant = membership.tenant if membership else None
+            request.can = Allowed.for_role(membership.role if membership else None)
+            if needs_tenant and membership is None:
                 return redirect(_choose_url(request))
-            return view(request, *args, **kwargs)
+            try:
+                if membership is not None:
+                    require(user, request.tenant, capability)
+                return view(request, *args, **kwargs)
+            except PermissionDenied as exc:
+                return forbidden(request, str(exc) or "You may not do this here.")
 
         return wrapped
 

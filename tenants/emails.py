@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
+from django.urls import reverse
 
-from tenants.models import CloudAccount, Tenant
+from tenants.models import CloudAccount, Invitation, Tenant
 from tenants.onboarding import quick_create_url
 from tenants.audit import Actor, audit_record
 from tenants.sunset import legacy_keys_paused
@@ -100,3 +101,22 @@ def tenant_email_migration_instructions(
         accounts=legacy,
         message=f"{tenant}: migration instructions sent to {', '.join(recipients)} ({len(legacy)} account(s)).",
     )
+
+
+def invitation_email_send(*, invitation: Invitation, token: str) -> None:
+    """The invitation link, to the invited address only. Raises the mail server's
+    error (smtplib.SMTPException / OSError): `tenants.members.member_invite` saves
+    nothing then."""
+    inviter = invitation.invited_by
+    context = {
+        "invitation": invitation,
+        "tenant": invitation.tenant,
+        "role": invitation.get_role_display().lower(),
+        "inviter": (inviter.get_full_name() or inviter.get_username()) if inviter else "Parkway",
+        "link": f"{settings.PARKWAY_PUBLIC_URL}{reverse('invitations:accept', kwargs={'token': token})}",
+        "days": settings.PARKWAY_INVITATION_DAYS,
+    }
+    # One line whatever the tenant's name holds: a line break in a header is refused by Django (BadHeaderError).
+    subject = " ".join(render_to_string("tenants/emails/invitation_subject.txt", context).split())
+    body = render_to_string("tenants/emails/invitation.txt", context)
+    EmailMessage(subject=subject, body=body, to=[invitation.email]).send()

@@ -7,6 +7,7 @@ what lets an account move from legacy keys to a role without losing anything.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from portal.zones import format_when
 from tenants.crypto import EncryptedTextField
 from tenants.sunset import PAUSED_LABEL, legacy_keys_paused
 from tenants.validation import (
@@ -91,12 +93,19 @@ class Tenant(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        MEMBER = "member", "Member"
+        """What a person may do in the tenant; `tenants.permissions` maps each role to its capabilities."""
+
+        ADMIN = "admin", "Admin"  # everything, including accounts, connections and members
+        OPERATOR = "operator", "Operator"  # schedules, assignments, snoozes, park / start now
+        VIEWER = "viewer", "Viewer"  # reads everything, changes nothing
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # Operator by default: a membership added without a deliberate choice (staff
+    # in the admin) lets the person do the daily work, but not hand out access
+    # or change how Parkway reaches the tenant's AWS accounts — an admin is
+    # chosen on purpose. Invitations always name their role.
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.OPERATOR)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="one_membership_per_user_and_tenant")]
@@ -119,6 +128,69 @@ class UserSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of {self.user}"
+
+
+def hash_invitation_token(token: str) -> str:
+    """What is stored of an invitation's token: a stolen database opens no invitation."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InvitationQuerySet(models.QuerySet):
+    def open(self) -> InvitationQuerySet:
+        """Neither accepted nor revoked (expired ones included: re-inviting replaces them)."""
+        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+    def usable(self, *, now: dt.datetime | None = None) -> InvitationQuerySet:
+        return self.open().filter(expires_at__gt=now or timezone.now())
+
+
+class Invitation(models.Model):
+    """A tenant admin's invitation of an email address, with a role.
+
+    The link carries a random token; only its SHA-256 is kept (`token_hash`),
+    so the link exists in the invitee's mailbox alone. Used once, until
+    `expires_at` (PARKWAY_INVITATION_DAYS); revoking or re-inviting closes it.
+    Emails are stored lower-cased: the address becomes the person's username,
+    and usernames are case-sensitive, so one spelling means one login.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    # 150: it becomes the username (Django's limit), not only an address (254).
+    email = models.EmailField(max_length=150)
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_open_invitation_per_email_and_tenant",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} ({self.role})"
+
+    def is_usable(self, *, now: dt.datetime | None = None) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
 
 class CloudAccountQuerySet(models.QuerySet):
@@ -385,7 +457,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["tenant", "-created_at"]), models.Index(fields=["account", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+        return f"{format_when(self.created_at)} {self.actor_label} {self.action}"
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self._state.adding:

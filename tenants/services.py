@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.audit import Actor, audit_record
-from tenants.models import CloudAccount, CloudCredential, Tenant, generate_external_id, UserSettings
+from tenants.models import CloudAccount, CloudCredential, Tenant, UserSettings, generate_external_id
+from tenants.permissions import ADMINISTER, require
 from tenants.validation import (
     validate_role_arn_for_account,
     validate_secret_access_key,
@@ -28,6 +29,7 @@ def mask_external_id(external_id: str) -> str:
 def tenant_rotate_external_id(*, tenant: Tenant, actor: Actor) -> str:
     """Give the tenant a new External ID. Its roles' trust policies must then be updated,
     or every AssumeRole for it fails: the caller warns the operator."""
+    require(actor, tenant, ADMINISTER)
     old = tenant.external_id
     tenant.external_id = generate_external_id()
     tenant.save(update_fields=["external_id"])
@@ -158,6 +160,7 @@ def account_connect_role(
     claims it and makes it `connected`. Unverified, it is forgotten after
     PARKWAY_UNVERIFIED_ACCOUNT_HOURS.
     """
+    require(actor, tenant, ADMINISTER)
     account = _new_account(tenant=tenant, account_id=account_id, name=name, regions=regions)
     role_arn = (role_arn or account.conventional_role_arn).strip()
     try:
@@ -189,6 +192,7 @@ def account_connect_legacy(
     """Register an account reached with IAM-user keys; refused after the sunset
     (CloudCredential enforces PARKWAY_ALLOW_LEGACY_USERS). Like a role, it is
     claimed only once a test shows the keys act in that account."""
+    require(actor, tenant, ADMINISTER)
     account = _new_account(tenant=tenant, account_id=account_id, name=name, regions=regions)
     credential = CloudCredential(
         account=account,
@@ -221,6 +225,7 @@ def account_disconnect(*, account: CloudAccount, actor: Actor) -> CloudAccount:
     parking history stays readable to staff, and connecting the same account
     again (account_connect_role) brings all of it back.
     """
+    require(actor, account.tenant, ADMINISTER)
     locked = CloudAccount.objects.select_for_update().get(pk=account.pk)
     if locked.disconnected_at is not None:
         return locked
@@ -246,6 +251,7 @@ ACCOUNT_EDITABLE_FIELDS = ("name", "regions", "status")
 @transaction.atomic
 def account_update(*, account: CloudAccount, changed: list[str], initial: dict[str, Any], actor: Actor) -> CloudAccount:
     """Save edits of name / regions / status already set on `account`, audited with before/after."""
+    require(actor, account.tenant, ADMINISTER)
     fields = [f for f in changed if f in ACCOUNT_EDITABLE_FIELDS]
     if not fields:
         return account

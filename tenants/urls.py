@@ -8,7 +8,7 @@ from django.urls import path
 
 import portal.converters  # noqa: F401  (registers <id:…>)
 
-from tenants import views
+from tenants import views, views_members
 
 app_name = "tenants"
 
@@ -22,4 +22,9 @@ urlpatterns = [
     path("accounts/<id:account_pk>/test/", views.account_test, name="account_test"),
     path("accounts/<id:account_pk>/switch/", views.account_switch, name="account_switch"),
     path("accounts/<id:account_pk>/disconnect/", views.account_disconnect, name="account_disconnect"),
+    path("members/", views_members.members, name="members"),
+    path("members/invite/", views_members.invite, name="member_invite"),
+    path("members/<id:membership_pk>/role/", views_members.member_role, name="member_role"),
+    path("members/<id:membership_pk>/remove/", views_members.member_remove, name="member_remove"),
+    path("members/invitations/<id:invitation_pk>/withdraw/", views_members.invitation_withdraw, name="invitation_withdraw"),
 ]

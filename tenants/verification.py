@@ -22,6 +22,7 @@ from django.utils import timezone
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
 from tenants.audit import Actor, audit_record
+from tenants.permissions import ADMINISTER, require
 from tenants.services import account_claim
 
 # A well-formed ID that exists nowhere: with DryRun=True AWS checks the
@@ -175,6 +176,8 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
 
 
 def account_verify(*, account: CloudAccount, actor: Actor) -> VerifyResult:
+    """Test the account's active credential (and claim the account on its first success)."""
+    require(actor, account.tenant, ADMINISTER)
     credential = account.active_credential()
     if credential is None:
         return VerifyResult(ok=False, code="NoCredential", message="This account has no active credential.")

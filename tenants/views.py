@@ -32,6 +32,7 @@ from portal.untrusted import parse_id
 from tenants.forms import AccountSettingsForm, ConnectRoleForm, SwitchToRoleForm, UserSettingsForm, add_service_errors
 from tenants.migration import Outcome, account_migrate_to_role
 from tenants.models import CloudAccount, CloudCredential, Tenant, UserSettings
+from tenants.permissions import ADMINISTER
 from tenants.onboarding import (
     cloudformation_template,
     permission_policy,
@@ -183,7 +184,7 @@ def register_and_test(request: HttpRequest, form: ConnectRoleForm) -> HttpRespon
     return redirect("tenants:account", account_pk=account.pk)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def connect(request: HttpRequest) -> HttpResponse:
     """Step 1 on the page (create the role); steps 2 and 3 in one POST: register, then test."""
     status = 200
@@ -289,7 +290,7 @@ def account_detail(request: HttpRequest, account_pk: int) -> HttpResponse:
     return render_account(request, account, settings_form=form, status=400)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def account_test(request: HttpRequest, account_pk: int) -> HttpResponse:
     account = own_account_or_404(request, account_pk)
     if request.method == "POST":
@@ -301,7 +302,7 @@ def account_test(request: HttpRequest, account_pk: int) -> HttpResponse:
     return redirect("tenants:account", account_pk=account.pk)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
     """The guided switch from legacy keys: the role is verified before anything changes."""
     account = own_account_or_404(request, account_pk)
@@ -354,7 +355,7 @@ def user_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "selfservice/user_settings.html", {"form": form, "base": base}, status=status)
 
 
-@tenant_member_required
+@tenant_member_required(capability=ADMINISTER)
 def account_disconnect(request: HttpRequest, account_pk: int) -> HttpResponse:
     """A confirmation page saying what stops; disconnecting keeps the configuration for a reconnection."""
     account = own_account_or_404(request, account_pk)

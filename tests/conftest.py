@@ -68,7 +68,7 @@ def acme_member(acme):
 @pytest.fixture
 def globex_member(globex):
     user = get_user_model().objects.create_user("gus", "gus@globex.test", "pw")
-    Membership.objects.create(user=user, tenant=globex, role=Membership.Role.MEMBER)
+    Membership.objects.create(user=user, tenant=globex, role=Membership.Role.ADMIN)
     return user
 
 

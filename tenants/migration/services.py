@@ -10,6 +10,7 @@ from django.db import connections
 
 from tenants.models import CloudAccount, CloudCredential
 from tenants.audit import Actor
+from tenants.permissions import ADMINISTER, require
 from tenants.verification import VerifyResult
 
 from .results import MigrationResult, Outcome
@@ -23,6 +24,7 @@ def account_migrate_to_role(*, account: CloudAccount, role_arn: str | None = Non
     of two simultaneous migrations of one account, one migrates, the other
     reports the account already on a role.
     """
+    require(actor, account.tenant, ADMINISTER)
     plan = _plan(account, role_arn, account.active_credential())
     if isinstance(plan, MigrationResult):
         if plan.outcome is Outcome.FAILED:

@@ -22,18 +22,22 @@ from django_q.models import Task
 from scheduling.models import Override, ParkingAction, ParkingRun
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.fuzz.hostile import Route
-from tests.selfservice.conftest import make_account, make_resources, office_hours
+from tests.selfservice.conftest import invite, make_account, make_resources, office_hours
 from tests.tenants.test_migration import connect_legacy
 
 PERSONAS = ("anonymous", "acme_member", "globex_member", "staff")
 # Self-service path arguments and the models they name.
-SELF_SERVICE_ARGUMENTS = {"account_pk": "tenants.CloudAccount", "resource_pk": "scheduling.Resource", "schedule_pk": "scheduling.Schedule"}
+SELF_SERVICE_ARGUMENTS = {
+    "account_pk": "tenants.CloudAccount", "resource_pk": "scheduling.Resource", "schedule_pk": "scheduling.Schedule",
+    "membership_pk": "tenants.Membership", "invitation_pk": "tenants.Invitation",
+}
 
 
 @dataclass
 class FuzzWorld:
     users: dict[str, object]
     reset_link: tuple[str, str]
+    invitation_tokens: list[str] = field(default_factory=list)
     ids: dict[str, list[str]] = field(default_factory=dict)
 
     def known(self, route: Route, argument: str) -> list[str]:
@@ -49,6 +53,8 @@ class FuzzWorld:
             return self._pks("auth.User")
         if argument == "uidb64":
             return [self.reset_link[0]]
+        if argument == "token" and route.name == "invitations:accept":
+            return self.invitation_tokens
         if argument == "token":
             return [self.reset_link[1], "set-password"]
         return []
@@ -101,8 +107,10 @@ def fuzz_world(acme, globex, acme_member, globex_member, staff, standin, setting
             id=f"fuzz-{success}", name=f"fuzz-{success}", func="math.floor", args=(1.5,), started=now, stopped=now,
             success=success, result=1 if success else "boom",
         )
+    tokens = [invite(tenant, f"invitee@{tenant.slug}.test")[1] for tenant in (acme, globex)]
     reset = (urlsafe_base64_encode(force_bytes(acme_member.pk)), default_token_generator.make_token(acme_member))
     return FuzzWorld(
         users={"anonymous": None, "acme_member": acme_member, "globex_member": globex_member, "staff": staff},
         reset_link=reset,
+        invitation_tokens=tokens,
     )

@@ -4,15 +4,20 @@ complete globex tenant whose objects acme must never reach."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import services
-from tenants.models import CloudAccount, Tenant
+from tenants.audit import Actor
+from tenants.members import member_invite
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Invitation, Membership, Tenant
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 
 
@@ -82,3 +87,32 @@ def globex_world(globex) -> GlobexWorld:
     run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now, status="succeeded", planned=1, succeeded=1)
     ParkingAction.objects.create(run=run, resource=resource, action="stop", reason="globex's night", outcome="succeeded")
     return GlobexWorld(account=account, resource=resource, schedule=schedule, override=override, run=run)
+
+
+def invite(tenant: Tenant, email: str, role: str = "viewer", *, actor: Actor = "cli") -> tuple[Invitation, str]:
+    """Invite through the service; the token is read from the email it sent, as the invitee would."""
+    invitation = member_invite(tenant=tenant, email=email, role=role, actor=actor)
+    (link,) = re.findall(r"https?://\S+/app/invitations/([^/\s]+)/", mail.outbox[-1].body)
+    return invitation, link
+
+
+def tenant_snapshot(tenant: Tenant) -> dict[str, list[dict]]:
+    """Every row of `tenant` that a self-service page could touch."""
+
+    def rows(queryset) -> list[dict]:
+        return [model_to_dict(obj) | {"pk": obj.pk} for obj in queryset.order_by("pk")]
+
+    return {
+        "tenant": rows(Tenant.objects.filter(pk=tenant.pk)),
+        "accounts": rows(CloudAccount.objects.filter(tenant=tenant)),
+        "credentials": rows(CloudCredential.objects.filter(account__tenant=tenant)),
+        "resources": rows(Resource.objects.filter(account__tenant=tenant)),
+        "overrides": rows(Override.objects.filter(resource__account__tenant=tenant)),
+        "schedules": rows(Schedule.objects.filter(tenant=tenant)),
+        "periods": rows(Period.objects.filter(schedule__tenant=tenant)),
+        "runs": rows(ParkingRun.objects.filter(account__tenant=tenant)),
+        "actions": rows(ParkingAction.objects.filter(run__account__tenant=tenant)),
+        "events": rows(AuditEvent.objects.filter(tenant=tenant)),
+        "memberships": rows(Membership.objects.filter(tenant=tenant)),
+        "invitations": rows(Invitation.objects.filter(tenant=tenant)),
+    }

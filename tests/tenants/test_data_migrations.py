@@ -1,4 +1,4 @@
-"""The data migrations of issue 9, run on a database holding the old shapes."""
+"""The data migrations of issues 9 and 11, run on a database holding the old shapes."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
-from tenants.models import AuditEvent, CloudAccount, CloudCredential
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership
 
-def latest() -> list[tuple[str, str]]:
-    """Every app's newest migration: what the models (and the rest of the suite) expect."""
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
+# Every app's newest migration, whatever was added since: a test that stopped at
+# an older one would leave later tests without the tables they need.
+LATEST = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes()
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
@@ -32,7 +31,7 @@ def migrate_to(*targets: tuple[str, str]):
 def back_to(transactional_db):
     """Migrate back for the test; forward to the latest state afterwards, whatever happens."""
     yield migrate_to
-    migrate_to(*latest())
+    migrate_to(*LATEST)
 
 
 def test_0003_masks_the_key_id_of_every_retired_credential_and_in_its_audit_events(back_to):
@@ -49,7 +48,7 @@ def test_0003_masks_the_key_id_of_every_retired_credential_and_in_its_audit_even
     )
     Event.objects.create(account=account, tenant=tenant, actor_label="cli", action="x", details={"key": f"was {KEY_ID}"})
 
-    back_to(*latest())
+    back_to(*LATEST)
 
     retired = CloudCredential.objects.get(pk=retired.pk)
     assert (retired.access_key_id, retired.secret_access_key) == ("AKIA…MPLE", "")
@@ -79,10 +78,23 @@ def test_0005_claims_the_accounts_that_showed_control_and_leaves_failed_registra
     Resource.objects.create(account=inventoried, region="us-east-1", resource_id="i-1", first_seen_at=T0, last_seen_at=T0)
     never_worked = account("555555555555", "error")
 
-    back_to(*latest())
+    back_to(*LATEST)
 
     claimed = dict(CloudAccount.objects.values_list("account_id", "claimed_at"))
     assert claimed[verified.account_id] == T0
     for row in (connected, legacy, inventoried):
         assert claimed[row.account_id] == CloudAccount.objects.get(pk=row.pk).created_at
     assert claimed[never_worked.account_id] is None
+
+
+def test_0006_members_become_admins_so_that_nobody_loses_access(back_to):
+    apps = back_to(("tenants", "0005_account_claims"))
+    Tenant, OldMembership = apps.get_model("tenants", "Tenant"), apps.get_model("tenants", "Membership")
+    User = apps.get_model("auth", "User")
+    tenant = Tenant.objects.create(name="Acme", slug="acme", external_id="pkw-0123456789abcdef0123456789abcdef")
+    member = OldMembership.objects.create(user=User.objects.create(username="bob"), tenant=tenant, role="member")
+    admin = OldMembership.objects.create(user=User.objects.create(username="ann"), tenant=tenant, role="admin")
+
+    back_to(*LATEST)
+
+    assert set(Membership.objects.values_list("pk", "role")) == {(member.pk, "admin"), (admin.pk, "admin")}
