@@ -308,13 +308,18 @@ def act_now_preview(resources: Iterable[Resource], *, action: str, at: dt.dateti
     return resources_explain(copies, at=at)
 
 
-def snooze_preview(resource: Resource, *, state: str, until: dt.datetime, at: dt.datetime) -> Explanation:
+def snooze_previews(resource: Resource, *, until: dt.datetime, at: dt.datetime) -> dict[str, Explanation]:
     """What the next tick would do with `resource` under a snooze keeping it
-    `state` until `until` — e.g. start it, when "keep running" meets a stopped
-    machine. Nothing is saved."""
-    snooze = Override(resource=resource, state=state, until=until, created_by_label="")
+    running, or stopped, until `until` — e.g. start it, when "keep running"
+    meets a stopped machine. Keyed by the snooze's state; nothing is saved."""
     books = books_for([resource.account.tenant_id])
-    return explain([resource], books=books, overrides={resource.pk: snooze}, at=at)[0]
+    return {
+        state: explain(
+            [resource], books=books, overrides={resource.pk: Override(resource=resource, state=state, until=until)},
+            at=at, next_changes=False,
+        )[0]
+        for state in Override.State.values
+    }
 
 
 def snooze_consequence(explanation: Explanation) -> str:
