@@ -15,13 +15,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from portal.throttle import ThrottleResult, throttle_hit
+from scheduling.overview import accounts_overview
 from tenants import aws
 from tenants.aws import LEGACY_PAUSED
 from tenants.decorators import SESSION_TENANT_KEY, safe_next, tenant_member_required
@@ -79,17 +79,17 @@ def choose_tenant(request: HttpRequest) -> HttpResponse:
 
 @tenant_member_required
 def overview(request: HttpRequest) -> HttpResponse:
-    accounts = list(
-        CloudAccount.objects.filter(tenant=request.tenant)
-        .with_auth_kind()
-        .annotate(machines=Count("resources", filter=Q(resources__gone_at__isnull=True)))
-        .order_by("name", "account_id")
-    )
-    legacy = [a for a in accounts if a.auth_kind == CloudCredential.Kind.LEGACY_USER]
+    overviews = accounts_overview(tenant=request.tenant)
+    legacy = [o.account for o in overviews if o.account.auth_kind == CloudCredential.Kind.LEGACY_USER]
     return render(
         request,
         "selfservice/overview.html",
-        {"accounts": accounts, "legacy_accounts": legacy, "deadline": settings.PARKWAY_LEGACY_DEADLINE},
+        {
+            "overviews": overviews,
+            "accounts": [o.account for o in overviews],
+            "legacy_accounts": legacy,
+            "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+        },
     )
 
 
