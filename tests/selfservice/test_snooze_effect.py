@@ -5,12 +5,21 @@ and nothing said so. The snooze forms say beforehand what the next tick will do
 from __future__ import annotations
 
 import pytest
+import time_machine
 
 from scheduling.models import Override
 from tests.selfservice.conftest import make_resources, office_hours
-from tests.selfservice.test_resources import evening, resource_url, texts  # noqa: F401 - fixture
+from tests.selfservice.test_resources import TUESDAY_EVENING, resource_url, texts
 
 pytestmark = pytest.mark.django_db
+
+
+
+@pytest.fixture
+def evening():
+    with time_machine.travel(TUESDAY_EVENING, tick=False):
+        yield
+
 
 STARTS = "It is stopped, so Parkway starts it at the next parking tick."
 STOPS = "It is running, so Parkway stops it at the next parking tick."
