@@ -14,6 +14,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.forms.models import BaseInlineFormSet
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
@@ -22,7 +23,8 @@ from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
 from scheduling import actions as resource_actions
 from scheduling.forms import MAX_PERIODS
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
-from scheduling.resolver import assignment_preview, assignment_preview_text, resources_explain
+from scheduling import planner
+from scheduling.resolver import act_now_preview, assignment_preview, assignment_preview_text, resources_explain
 from scheduling.periods import ScheduleError, summarize
 from scheduling.services import assigned_machines, schedule_save, schedule_validate, schedules_delete
 from scheduling.templatetags.schedule_display import week_picture_html
@@ -318,21 +320,59 @@ class ResourceAdmin(ParkwayModelAdmin):
         flag = "⚠ " if wanted.differs else ""
         return f"{flag}{wanted.state or 'nothing'} — next tick: {wanted.action} — {wanted.reason}"
 
-    def _act(self, request: HttpRequest, queryset: QuerySet, action: str) -> None:
-        report = resource_actions.resources_act_now(resources=queryset.select_related("account__tenant"), action=action, actor=request.user)
+    def _act(self, request: HttpRequest, queryset: QuerySet, action: str) -> TemplateResponse | None:
+        """A confirmation page first (each machine, what the action does to it and
+        what the next tick does afterwards, from the resolver); acts only on confirm."""
+        resources = list(queryset.select_related("account__tenant", "schedule").order_by("account__tenant__name", "resource_id"))
+        if request.POST.get("confirm") != "yes":
+            return self._act_confirmation(request, resources, action)
+        report = resource_actions.resources_act_now(resources=resources, action=action, actor=request.user)
         verb = "Stopped" if action == "stop" else "Started"
         if report.succeeded:
-            self.message_user(request, f"{verb} {len(report.succeeded)} machine(s).", messages.SUCCESS)
+            count = len(report.succeeded)
+            self.message_user(request, f"{verb} {count} machine{'' if count == 1 else 's'}.", messages.SUCCESS)
         for resource_id, message in report.failed:
             self.message_user(request, f"{resource_id}: {message}", messages.ERROR)
+        return None
 
-    @admin.action(description="Park now (stop)", permissions=["change"])
-    def park_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._act(request, queryset, "stop")
+    def _act_confirmation(self, request: HttpRequest, resources: list[Resource], action: str) -> TemplateResponse:
+        now = timezone.now()
+        afterwards = act_now_preview(resources, action=action, at=now)
+        settled = planner.STOPPED_STATES if action == "stop" else planner.RUNNING_STATES
+        rows = []
+        for resource in resources:
+            if resource.gone_at is not None:
+                effect = "nothing: it no longer exists in AWS"
+            elif resource.state in planner.NEVER_ACT:
+                effect = f"nothing: it is {resource.state}"
+            elif resource.state in settled:
+                effect = f"nothing: it is already {resource.state}"
+            else:
+                effect = f"{'stops' if action == 'stop' else 'starts'} it now (it is {resource.state or 'in an unknown state'})"
+            rows.append({"resource": resource, "effect": effect, "then": afterwards.get(resource.pk)})
+        label = "Park now (stop)" if action == "stop" else "Start now"
+        count = len(resources)
+        return TemplateResponse(
+            request,
+            "admin/scheduling/resource/act_now_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{label}: {count} machine{'' if count == 1 else 's'}",
+                "rows": rows,
+                "action_name": "park_now" if action == "stop" else "start_now",
+                "confirm_label": f"Yes, {'stop' if action == 'stop' else 'start'} {'it' if count == 1 else 'them'} now",
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
-    @admin.action(description="Start now", permissions=["change"])
-    def start_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._act(request, queryset, "start")
+    @admin.action(description="Park now (stop)…", permissions=["change"])
+    def park_now(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        return self._act(request, queryset, "stop")
+
+    @admin.action(description="Start now…", permissions=["change"])
+    def start_now(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        return self._act(request, queryset, "start")
 
     @admin.action(description="Snooze 2 h (keep as it is now)", permissions=["change"])
     def snooze_two_hours(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -174,10 +174,28 @@ class Period(models.Model):
         )
 
     def clean(self) -> None:
+        """The engine's verdict on every field, not only the first it trips on:
+        the engine stops at its first error, so each field is also checked alone."""
+        spec = self.to_spec()
         try:
-            compile_spec({"timezone": "UTC", "periods": [self.to_spec()]})
-        except ScheduleError as exc:
-            raise schedule_error_as_validation_error(exc, period_fields=True) from None
+            compile_spec({"timezone": "UTC", "periods": [spec]})
+        except ScheduleError as first:
+            errors = schedule_error_as_validation_error(first, period_fields=True)
+            if not hasattr(errors, "error_dict"):
+                raise errors from None
+            # The times are checked together too: an empty window (begin = end) is their error.
+            parts = [("begintime", "endtime"), *((field,) for field in PERIOD_FIELDS)]
+            for fields in parts:
+                alone = {field: spec[field] for field in fields if spec[field] is not None}
+                if not alone or any(field in errors.error_dict for field in fields):
+                    continue
+                try:
+                    compile_spec({"timezone": "UTC", "periods": [alone]})
+                except ScheduleError as exc:
+                    errors = ValidationError(
+                        errors.error_dict | schedule_error_as_validation_error(exc, period_fields=True).error_dict
+                    )
+            raise errors from None
 
 
 # --- Inventory, overrides and parking records ---------------------------------

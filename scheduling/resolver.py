@@ -281,12 +281,56 @@ def resources_explain(
 # --- Previews: what the next tick would do -----------------------------------------
 
 
-def _with_schedule(resource: Resource, schedule: Schedule | None) -> Resource:
-    """An unsaved copy of `resource` assigned `schedule` (the original is untouched)."""
+def _copy(resource: Resource) -> Resource:
+    """An unsaved copy of `resource` to explain "what if" (the original is untouched)."""
     copy = Resource(**{f.attname: getattr(resource, f.attname) for f in Resource._meta.concrete_fields})
     copy.account = resource.account
+    return copy
+
+
+def _with_schedule(resource: Resource, schedule: Schedule | None) -> Resource:
+    """An unsaved copy of `resource` assigned `schedule`."""
+    copy = _copy(resource)
     copy.schedule = schedule
     return copy
+
+
+def act_now_preview(resources: Iterable[Resource], *, action: str, at: dt.datetime) -> dict[int, Explanation]:
+    """What the next tick would do with each machine once "Park now" (`action`
+    "stop") or "Start now" ("start") has acted: the answer for copies in the
+    state the action leaves them in (an enforced schedule undoes it at once;
+    otherwise the schedule resumes at its next change). Keyed by resource pk."""
+    after = planner.STOPPED if action == planner.STOP else planner.RUNNING
+    copies = []
+    for resource in resources:
+        copy = _copy(resource)
+        if copy.state not in planner.NEVER_ACT:
+            copy.state = after
+        copies.append(copy)
+    return resources_explain(copies, at=at)
+
+
+def snooze_previews(resource: Resource, *, until: dt.datetime, at: dt.datetime) -> dict[str, Explanation]:
+    """What the next tick would do with `resource` under a snooze keeping it
+    running, or stopped, until `until` — e.g. start it, when "keep running"
+    meets a stopped machine. Keyed by the snooze's state; nothing is saved."""
+    books = books_for([resource.account.tenant_id])
+    return {
+        state: explain(
+            [resource], books=books, overrides={resource.pk: Override(resource=resource, state=state, until=until)},
+            at=at, next_changes=False,
+        )[0]
+        for state in Override.State.values
+    }
+
+
+def snooze_consequence(explanation: Explanation) -> str:
+    """The snooze's effect at the next tick, in plain words ("" when it changes nothing now)."""
+    if explanation.action == planner.START:
+        return f"It is {explanation.resource.state}, so Parkway starts it at the next parking tick."
+    if explanation.action == planner.STOP:
+        return f"It is {explanation.resource.state}, so Parkway stops it at the next parking tick."
+    return ""
 
 
 def assignment_preview(resource: Resource, *, schedule: Schedule | None, at: dt.datetime) -> Explanation:

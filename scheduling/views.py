@@ -46,7 +46,14 @@ from scheduling.forms import (
 )
 from scheduling.models import ParkingAction, Resource, Schedule
 from scheduling.periods import ScheduleError, summarize
-from scheduling.resolver import Explanation, assignment_preview, preview_sentence, resources_explain
+from scheduling.resolver import (
+    Explanation,
+    assignment_preview,
+    preview_sentence,
+    resources_explain,
+    snooze_consequence,
+    snooze_previews,
+)
 from scheduling.services import assigned_machines, schedule_save, schedules_delete, tag_users
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
@@ -180,8 +187,12 @@ def render_resource(
     status: int = 200,
 ) -> HttpResponse:
     schedules = schedules if schedules is not None else schedule_choices(request.tenant)
-    wanted = resources_explain([resource], at=timezone.now()).get(resource.pk)
+    now = timezone.now()
+    wanted = resources_explain([resource], at=now).get(resource.pk)
     follows = wanted.schedule if wanted is not None else None
+    # What each kind of snooze would make the next tick do (e.g. start a stopped machine), said before it is asked.
+    previews = snooze_previews(resource, until=now + dt.timedelta(hours=2), at=now)
+    snooze_effects = {state: snooze_consequence(preview) for state, preview in previews.items()}
     context = {
         "resource": resource,
         "desired": wanted,
@@ -191,6 +202,7 @@ def render_resource(
         "assign_form": assign_form
         or AssignScheduleForm(initial={"schedule": str(resource.schedule_id or "")}, schedules=schedules),
         "snooze_form": snooze_form or SnoozeForm(zone=request.viewer_zone, initial={"hours": 2}),
+        "snooze_effects": snooze_effects,
         "snoozes": list(resource.overrides.order_by("-created_at")[:5]),
         "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:30]),
         "next": safe_next(request, ""),
@@ -254,10 +266,12 @@ def resource_snooze(request: HttpRequest, resource_pk: int) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            consequence = snooze_consequence(resources_explain([resource], at=timezone.now())[resource.pk])
             messages.success(
                 request,
                 f"{resource} will be kept {data['state']} until {format_when(until)}, "
-                "whatever its schedule says. Then the schedule applies again.",
+                "whatever its schedule says. Then the schedule applies again."
+                + (f" {consequence}" if consequence else ""),
             )
             return _back(request, resource)
     return render_resource(request, resource, schedules=schedules, snooze_form=form, status=400)

@@ -30,8 +30,13 @@ from tenants.migration import MigrationResult, Outcome, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership, Tenant
 from tenants.sunset import paused_message
 from tenants.signin import signin_unlock
-from tenants.validation import validate_role_arn_for_account
+from tenants.validation import parkway_account_message, validate_customer_account_id, validate_role_arn_for_account
 from tenants.verification import account_verify
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 account", "2 accounts" (admin messages are English only)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def legacy_badge() -> str:
@@ -179,6 +184,11 @@ class CloudAccountForm(forms.ModelForm):
         model = CloudAccount
         fields = ("tenant", "account_id", "name", "regions")
 
+    def clean_account_id(self) -> str:
+        account_id = self.cleaned_data["account_id"]
+        validate_customer_account_id(account_id, staff=True)
+        return account_id
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         account_id, tenant = data.get("account_id"), data.get("tenant")
@@ -258,6 +268,8 @@ class CloudAccountAdmin(ParkwayModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_column(self, obj: CloudAccount) -> str:
+        if obj.is_parkway_account:
+            return format_html('{} <span class="pw-badge pw-badge-legacy">Parkway\'s own account: never parked</span>', obj.status_label)
         if obj.paused_by_legacy_deadline or obj.disconnected_at is not None:
             return format_html('<span class="pw-badge pw-badge-legacy">{}</span>', obj.status_label)
         if obj.claimed_at is None:
@@ -271,6 +283,11 @@ class CloudAccountAdmin(ParkwayModelAdmin):
                 "Disconnected by the customer on {}: not parked, no AWS calls. Its machines, schedules, snoozes "
                 "and history are kept; connecting the same account again restores them.",
                 format_when(obj.disconnected_at),
+            )
+        if obj.is_parkway_account:
+            return format_html(
+                "<strong>never parked</strong> — {} Disable or delete this registration.",
+                parkway_account_message(obj.account_id, staff=True),
             )
         if obj.paused_by_legacy_deadline:
             return format_html("<strong>{}</strong> — {}", obj.status_label, paused_message())
@@ -359,7 +376,7 @@ class CloudAccountAdmin(ParkwayModelAdmin):
                 level = messages.WARNING
             else:
                 level = messages.SUCCESS
-            self.message_user(request, f"{account.tenant} / {account.account_id}: {result.message}", level)
+            self.message_user(request, f"{account.tenant} / {account.account_id}: {result.for_staff}", level)
 
     @admin.action(description="Migrate to IAM role…", permissions=["change"])
     def migrate_to_role(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
@@ -381,23 +398,26 @@ class CloudAccountAdmin(ParkwayModelAdmin):
             return None
         checks = {r.account.pk: r for r in accounts_migrate_to_role(accounts=accounts, role_arns=role_arns, actor=request.user, dry_run=True)}
         rows = [
-            {
-                "account": a,
-                "auth_method": auth_method_html(a.auth_kind),
-                "role_arn": role_arns[a.pk],
-                "check": checks[a.pk],
-                "on_role": checks[a.pk].outcome is Outcome.ALREADY_ON_ROLE,
-            }
+            {"account": a, "auth_method": auth_method_html(a.auth_kind), "role_arn": role_arns[a.pk], "check": checks[a.pk]}
             for a in accounts
         ]
+        # Only the accounts it will migrate are counted and offered; the others
+        # are named apart, with why they are skipped.
+        to_migrate = [r for r in rows if r["check"].outcome is not Outcome.ALREADY_ON_ROLE]
+        skipped = [r for r in rows if r["check"].outcome is Outcome.ALREADY_ON_ROLE]
+        ready = sum(1 for r in to_migrate if r["check"].outcome is Outcome.READY)
         return TemplateResponse(
             request,
             "admin/tenants/cloudaccount/migrate_to_role.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Migrate to IAM role",
-                "rows": rows,
-                "ready": sum(1 for r in rows if r["check"].outcome is Outcome.READY),
+                "rows": to_migrate,
+                "skipped": skipped,
+                "selected": accounts,
+                "ready": ready,
+                "migrate_label": f"Migrate {counted(len(to_migrate), 'account')}",
+                "precheck_summary": f"{ready} of {counted(len(to_migrate), 'account')} passed the pre-check.",
                 "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
@@ -408,12 +428,16 @@ class CloudAccountAdmin(ParkwayModelAdmin):
         results = sorted(results, key=lambda r: (r.account.tenant.name, r.account.account_id))
         for result in results:
             account = result.account
-            self.message_user(
-                request, f"{account.tenant} / {account.account_id}: {result.message}", levels.get(result.outcome, messages.WARNING)
-            )
+            text = result.for_staff
+            if result.outcome is Outcome.ALREADY_ON_ROLE:
+                text = f"skipped: {text}"
+            self.message_user(request, f"{account.tenant} / {account.account_id}: {text}", levels.get(result.outcome, messages.WARNING))
         migrated = sum(r.outcome is Outcome.MIGRATED for r in results)
         failed = sum(r.outcome is Outcome.FAILED for r in results)
-        summary = f"{migrated} account(s) migrated, {failed} failed"
+        skipped = sum(r.outcome is Outcome.ALREADY_ON_ROLE for r in results)
+        summary = f"{counted(migrated, 'account')} migrated, {failed} failed"
+        if skipped:
+            summary += f", {skipped} skipped (already on a role)"
         if migrated:
             summary += ". Ask each migrated customer to delete the IAM user's access key Parkway used (named above)"
         self.message_user(request, summary + ".", messages.ERROR if failed else messages.SUCCESS)

@@ -103,12 +103,15 @@ class AwsError(Exception):
     a policy, keys); transient ones (throttling, AWS hiccups) are worth retrying.
     """
 
-    def __init__(self, message: str, *, code: str, permanent: bool, operation: str = "") -> None:
+    def __init__(self, message: str, *, code: str, permanent: bool, operation: str = "", staff_message: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.permanent = permanent
         self.operation = operation
+        # The same failure told to Parkway's staff (admin, operators' commands),
+        # when the customer's wording ("your External ID") would mislead them.
+        self.staff_message = staff_message or message
 
     def __str__(self) -> str:
         return self.message
@@ -538,6 +541,12 @@ def _assume_role_error(code: str, message: str, status: int, *, role_arn: str) -
             code=code,
             permanent=True,
             operation="AssumeRole",
+            staff_message=(
+                f"Parkway could not assume the role {role}: the role does not exist (it may have been deleted), or its "
+                f"trust policy does not (or no longer) trust Parkway's AWS account {settings.PARKWAY_AWS_ACCOUNT_ID or ''} "
+                "with the tenant's External ID (on the tenant's admin page). The customer must create the role with "
+                "Parkway's CloudFormation template, or set the trust policy's sts:ExternalId to that External ID."
+            ),
         )
     if code in THROTTLING_CODES:
         return AwsError(
@@ -555,6 +564,10 @@ def _assume_role_error(code: str, message: str, status: int, *, role_arn: str) -
             code=code,
             permanent=False,
             operation="AssumeRole",
+            staff_message=(
+                f"AWS refused Parkway's own credentials (the servers' AWS identity) while assuming the role {role} "
+                f"({code}): nothing the customer can fix. Check the servers' AWS credentials; it is retried automatically."
+            ),
         )
     return AwsError(
         f"AWS refused to let Parkway assume the role {role}: {code}: {message or code}",

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from portal.zones import timezone_choices
-from tenants.validation import validate_account_id, validate_regions, validate_role_arn_for_account
+from tenants.validation import validate_customer_account_id, validate_regions, validate_role_arn_for_account
 
 REGIONS_HELP = "Comma-separated EC2 regions, for example us-east-1, eu-west-1."
 
@@ -78,7 +78,7 @@ class ConnectRoleForm(forms.Form):
     def clean_account_id(self) -> str:
         # People paste "1111-2222-3333" from the console's account menu.
         value = self.cleaned_data["account_id"].strip().replace("-", "").replace(" ", "")
-        validate_account_id(value)
+        validate_customer_account_id(value)
         return value
 
     def clean(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from tenants.sunset import PAUSED_LABEL, legacy_keys_paused
 from tenants.validation import (
     MASK,
     PARTITIONS,
+    is_parkway_account,
     mask_key_id,
     validate_access_key_id,
     validate_account_id,
@@ -212,6 +213,17 @@ class CloudAccountQuerySet(models.QuerySet):
         """Not disconnected by the customer: what self-service shows."""
         return self.filter(disconnected_at__isnull=True)
 
+    def owner_elsewhere(self, account: CloudAccount) -> CloudAccount | None:
+        """The claimed account of another tenant with `account`'s ID, if any: for
+        staff only (customers are never told which tenant holds an account)."""
+        return (
+            self.claimed()
+            .filter(partition=account.partition, account_id=account.account_id)
+            .exclude(tenant_id=account.tenant_id)
+            .select_related("tenant")
+            .first()
+        )
+
     def excluding_registrations_claimed_elsewhere(self) -> CloudAccountQuerySet:
         """Drop unverified registrations of an account ID some tenant has claimed:
         when operators name an account ID, they mean the owner's account."""
@@ -229,9 +241,13 @@ class CloudAccountQuerySet(models.QuerySet):
 
     def parkable(self, *, now: dt.datetime | None = None) -> CloudAccountQuerySet:
         """Accounts Parkway may act in: claimed (control proven), not disabled, with an
-        active credential, and not paused by the legacy-keys deadline."""
+        active credential, not paused by the legacy-keys deadline, and not Parkway's own."""
         active = CloudCredential.objects.filter(account=models.OuterRef("pk"), retired_at__isnull=True)
         accounts = self.claimed().exclude(status=CloudAccount.Status.DISABLED).filter(models.Exists(active))
+        if settings.PARKWAY_AWS_ACCOUNT_ID:
+            # Parkway's own account, stored before the connect forms refused it:
+            # never a customer's, so parking it would only fail on every tick.
+            accounts = accounts.exclude(account_id=settings.PARKWAY_AWS_ACCOUNT_ID)
         if legacy_keys_paused(now=now):
             accounts = accounts.exclude(models.Exists(active.filter(kind=CloudCredential.Kind.LEGACY_USER)))
         return accounts
@@ -319,6 +335,11 @@ class CloudAccount(models.Model):
         return credential is not None and credential.is_legacy
 
     @property
+    def is_parkway_account(self) -> bool:
+        """Parkway's own AWS account, registered by mistake: never parked (see `parkable`)."""
+        return is_parkway_account(self.account_id)
+
+    @property
     def status_label(self) -> str:
         """The status people read: the legacy pause overrides the stored status,
         which is left as it was (the account did not fail; it waits for a role)."""
@@ -335,6 +356,14 @@ class CloudAccount(models.Model):
         return ValidationError(
             "This AWS account is already connected to Parkway in another organisation. If it is yours, contact support.",
             code="account_taken",
+        )
+
+    @staticmethod
+    def taken_by_message(owner: Tenant) -> str:
+        # The staff's version of taken_error: staff see every tenant.
+        return (
+            f"This AWS account is already connected to Parkway by the tenant {owner.name} ({owner.slug}). "
+            "An AWS account belongs to one tenant only."
         )
 
     @staticmethod

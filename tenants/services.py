@@ -17,6 +17,7 @@ from tenants.audit import Actor, audit_record
 from tenants.models import CloudAccount, CloudCredential, Tenant, UserSettings, generate_external_id
 from tenants.permissions import ADMINISTER, require
 from tenants.validation import (
+    validate_customer_account_id,
     validate_role_arn_for_account,
     validate_secret_access_key,
 )
@@ -54,6 +55,10 @@ def _new_account(*, tenant: Tenant, account_id: str, name: str, regions: list[st
         regions=list(regions),
     )
     account.full_clean(exclude=["tenant"])
+    try:
+        validate_customer_account_id(account.account_id)
+    except ValidationError as exc:
+        raise ValidationError({"account_id": exc.error_list}) from None
     # Only the tenant's own registrations are looked at: whether another tenant
     # holds this account ID is never revealed here (see account_claim).
     mine = CloudAccount.objects.filter(tenant=tenant, partition=account.partition, account_id=account.account_id).first()

@@ -50,6 +50,36 @@ def validate_account_id(value: str) -> None:
         )
 
 
+def is_parkway_account(account_id: str) -> bool:
+    """Is this Parkway's own AWS account (the one customers' roles trust)?"""
+    ours = settings.PARKWAY_AWS_ACCOUNT_ID
+    return bool(ours) and (account_id or "").strip() == ours
+
+
+def parkway_account_message(account_id: str, *, staff: bool = False) -> str:
+    """Why Parkway's own account ID is refused, for a customer or (`staff`) for the admin."""
+    if staff:
+        return (
+            f"{account_id} is Parkway's own AWS account — the one customers' roles trust. "
+            "Enter the customer's account ID, where their machines run."
+        )
+    return (
+        f"{account_id} is Parkway's own AWS account — the one your role trusts. "
+        "Enter the ID of your account, where your machines run."
+    )
+
+
+def validate_customer_account_id(value: str, *, staff: bool = False) -> None:
+    """An account ID a customer may connect: 12 digits, and not Parkway's own.
+
+    Parkway's own account ID is shown (with a Copy button) right above the
+    connect form, so it is the ID most often pasted by mistake; accepted, it
+    would fail on every tick. `staff` words the refusal for the admin."""
+    validate_account_id(value)
+    if is_parkway_account(value):
+        raise ValidationError(parkway_account_message(value, staff=staff), code="parkway_account")
+
+
 def validate_access_key_id(value: str) -> None:
     if not ACCESS_KEY_ID_RE.match(value or ""):
         raise ValidationError(

@@ -24,6 +24,7 @@ from tenants.models import CloudAccount, CloudCredential
 from tenants.audit import Actor, audit_record
 from tenants.permissions import ADMINISTER, require
 from tenants.services import account_claim
+from tenants.validation import is_parkway_account, parkway_account_message
 
 # A well-formed ID that exists nowhere: with DryRun=True AWS checks the
 # permission before it looks for the instance.
@@ -39,6 +40,12 @@ class VerifyResult:
     permanent: bool = True
     caller_account: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    # The same outcome worded for Parkway's staff ("" = `message` serves both).
+    staff_message: str = ""
+
+    @property
+    def for_staff(self) -> str:
+        return self.staff_message or self.message
 
     @property
     def status(self) -> str:
@@ -63,6 +70,11 @@ def _probe(credential: CloudCredential) -> VerifyResult:
                         f"The role {credential.role_arn} lets Parkway in without your External ID, so anyone with "
                         "a Parkway account could point Parkway at it. Add the condition sts:ExternalId = "
                         f"{account.tenant.external_id} to its trust policy (our template does), then test again."
+                    ),
+                    staff_message=(
+                        f"The role {credential.role_arn} lets Parkway in without the tenant's External ID, so anyone "
+                        "with a Parkway account could point Parkway at it. The customer must add the condition "
+                        f"sts:ExternalId = {account.tenant.external_id} to its trust policy (our template does)."
                     ),
                     checks=checks,
                 )
@@ -109,7 +121,10 @@ def _probe(credential: CloudCredential) -> VerifyResult:
             checks.append((action, True))
     except (*aws.AWS_ERRORS, aws.AwsError) as exc:
         error = aws.translate_error(exc, role_arn=credential.role_arn)
-        return VerifyResult(ok=False, code=error.code, message=error.message, permanent=error.permanent, checks=checks)
+        return VerifyResult(
+            ok=False, code=error.code, message=error.message, staff_message=error.staff_message,
+            permanent=error.permanent, checks=checks,
+        )
     if credential.kind == credential.Kind.LEGACY_USER:
         message = (
             "Connected with legacy IAM user keys. They never expire and work from anywhere: "
@@ -131,7 +146,16 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
     `record=False` serves pre-checks of a role that is not active yet (migration):
     the account and its status are left alone.
     """
-    result = _probe(credential)
+    account_id = credential.account.account_id
+    if is_parkway_account(account_id):
+        # Registered before the forms refused it: assuming a role in our own
+        # account proves nothing about a customer, so it is never claimed.
+        result = VerifyResult(
+            ok=False, code="ParkwayAccount", message=parkway_account_message(account_id),
+            staff_message=parkway_account_message(account_id, staff=True),
+        )
+    else:
+        result = _probe(credential)
     if not record or result.code == aws.LEGACY_PAUSED:
         # Paused by the legacy deadline is not a failure of the account: its
         # status and last error stay as they were until it switches to a role.
@@ -145,10 +169,13 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
             except ValidationError as exc:
                 (error,) = exc.error_dict["account_id"]
                 gone = error.code == "registration_gone"
+                owner = None if gone else CloudAccount.objects.owner_elsewhere(account)
                 result = VerifyResult(
                     ok=False,
                     code="RegistrationGone" if gone else "AccountTaken",
                     message=" ".join(error.messages),
+                    # Staff see every tenant: name the one that holds it.
+                    staff_message=CloudAccount.taken_by_message(owner.tenant) if owner is not None else "",
                     checks=result.checks,
                 )
                 if gone:

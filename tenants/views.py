@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -25,6 +24,7 @@ from django.views.decorators.http import require_safe
 
 from portal.zones import format_when, organisation_zone
 from portal.throttle import ThrottleResult, throttle_hit
+from scheduling.overview import accounts_overview
 from tenants import aws
 from tenants.aws import LEGACY_PAUSED
 from tenants.decorators import SESSION_TENANT_KEY, safe_next, tenant_member_required
@@ -85,20 +85,18 @@ def choose_tenant(request: HttpRequest) -> HttpResponse:
 
 @tenant_member_required
 def overview(request: HttpRequest) -> HttpResponse:
-    every = list(
-        CloudAccount.objects.filter(tenant=request.tenant)
-        .with_auth_kind()
-        .annotate(machines=Count("resources", filter=Q(resources__gone_at__isnull=True)))
-        .order_by("name", "account_id")
-    )
-    accounts = [a for a in every if a.disconnected_at is None]
-    disconnected = [a for a in every if a.disconnected_at is not None]
-    legacy = [a for a in accounts if a.auth_kind == CloudCredential.Kind.LEGACY_USER]
+    every = accounts_overview(tenant=request.tenant)
+    overviews = [o for o in every if o.account.disconnected_at is None]
+    disconnected = [o.account for o in every if o.account.disconnected_at is not None]
+    legacy = [o.account for o in overviews if o.account.auth_kind == CloudCredential.Kind.LEGACY_USER]
     return render(
         request,
         "selfservice/overview.html",
         {
-            "accounts": accounts, "legacy_accounts": legacy, "deadline": settings.PARKWAY_LEGACY_DEADLINE,
+            "overviews": overviews,
+            "accounts": [o.account for o in overviews],
+            "legacy_accounts": legacy,
+            "deadline": settings.PARKWAY_LEGACY_DEADLINE,
             "disconnected": disconnected,
         },
     )

@@ -41,6 +41,12 @@ class MigrationResult:
     permanent: bool = True
     next_steps: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    # The same outcome worded for Parkway's staff ("" = `message` serves both).
+    staff_message: str = ""
+
+    @property
+    def for_staff(self) -> str:
+        return self.staff_message or self.message
 
     @property
     def ok(self) -> bool:
@@ -58,7 +64,7 @@ class MigrationResult:
             "before": self.before,
             "after": self.after,
             "outcome": self.outcome.value,
-            "message": self.message,
+            "message": self.for_staff,  # reports are read by operators
         }
 
 

@@ -83,6 +83,7 @@ def _failure(
     code: str,
     permanent: bool = True,
     checks: list[tuple[str, bool]] | None = None,
+    staff_reason: str = "",
 ) -> MigrationResult:
     if current is not None and current.is_legacy and legacy_keys_paused():
         keeps = "Nothing was changed: parking stays paused until the account is on a role."
@@ -94,6 +95,7 @@ def _failure(
         account=account,
         outcome=Outcome.FAILED,
         message=f"Not migrated to {role_arn}: {reason} {keeps}",
+        staff_message=f"Not migrated to {role_arn}: {staff_reason} {keeps}" if staff_reason and staff_reason != reason else "",
         role_arn=role_arn,
         before=describe(current),
         after=describe(current),
@@ -176,7 +178,9 @@ def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationR
                 try:
                     account_claim(account=locked, actor=actor, proof=f"role {arn}", at=now)
                 except ValidationError as exc:
-                    raise _ClaimRefused(" ".join(exc.messages)) from exc
+                    owner = CloudAccount.objects.owner_elsewhere(locked)
+                    staff = CloudAccount.taken_by_message(owner.tenant) if owner is not None else ""
+                    raise _ClaimRefused(" ".join(exc.messages), staff) from exc
             # Retire first: the partial unique index allows one active credential.
             if current is not None:
                 current.retire(at=now)
@@ -204,7 +208,10 @@ def _switch(plan: _Plan, verification: VerifyResult, actor: Actor) -> MigrationR
                 },
             )
     except _ClaimRefused as exc:  # rolled back: the account is exactly as it was
-        result = _failure(account, plan.current, arn, str(exc), code="AccountTaken", checks=verification.checks)
+        reason, staff_reason = exc.args
+        result = _failure(
+            account, plan.current, arn, reason, code="AccountTaken", checks=verification.checks, staff_reason=staff_reason
+        )
         _record_failure(result, actor)
         return result
     except Exception as exc:  # rolled back: the account is exactly as it was
@@ -243,6 +250,7 @@ def _finish(plan: _Plan, verification: VerifyResult, actor: Actor, *, dry_run: b
         result = _failure(
             plan.account, plan.current, arn, verification.message,
             code=verification.code, permanent=verification.permanent, checks=verification.checks,
+            staff_reason=verification.for_staff,
         )
         if not dry_run:
             _record_failure(result, actor)

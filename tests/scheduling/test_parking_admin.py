@@ -87,13 +87,49 @@ def test_park_now_and_start_now_actions(staff_client, acme, standin):
     parking.park_account(account_id=account.pk, at=TUESDAY_EVENING - dt.timedelta(hours=8))  # inventory, in period
     pks = list(Resource.objects.values_list("pk", flat=True))
     url = reverse("admin:scheduling_resource_changelist")
-    response = staff_client.post(url, {"action": "park_now", ACTION_CHECKBOX_NAME: pks}, follow=True)
-    assert b"Stopped 2 machine(s)" in response.content
+    response = staff_client.post(url, {"action": "park_now", ACTION_CHECKBOX_NAME: pks, "confirm": "yes"}, follow=True)
+    assert b"Stopped 2 machines." in response.content
     assert set(states(ACME_ACCOUNT, "us-east-1").values()) == {"stopped"}
-    staff_client.post(url, {"action": "start_now", ACTION_CHECKBOX_NAME: pks[:1]}, follow=True)
+    staff_client.post(url, {"action": "start_now", ACTION_CHECKBOX_NAME: pks[:1], "confirm": "yes"}, follow=True)
     assert sorted(states(ACME_ACCOUNT, "us-east-1").values()) == ["running", "stopped"]
     assert AuditEvent.objects.filter(action="resource.stop_now", actor_label="staff").exists()
     assert ParkingAction.objects.filter(reason="stop now by staff", outcome="succeeded").count() == 2
+
+
+@pytest.mark.parametrize(("action", "before", "effect"), [("park_now", "running", "stops it now"), ("start_now", "stopped", "starts it now")])
+def test_park_now_and_start_now_ask_for_confirmation_first(staff_client, acme, standin, action, before, effect):
+    """Defect 8: the admin acted on customers' machines with no confirmation."""
+    office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING - dt.timedelta(hours=8))  # inventory, in period
+    if before == "stopped":
+        staff_client.post(reverse("admin:scheduling_resource_changelist"), {
+            "action": "park_now", ACTION_CHECKBOX_NAME: list(Resource.objects.values_list("pk", flat=True)), "confirm": "yes",
+        })
+        parking.park_account(account_id=account.pk, at=TUESDAY_EVENING - dt.timedelta(hours=8))  # inventory sees them stopped
+    runs, events = ParkingRun.objects.count(), AuditEvent.objects.count()
+    aws_states = states(ACME_ACCOUNT, "us-east-1")
+    resources = list(Resource.objects.order_by("resource_id"))
+    url = reverse("admin:scheduling_resource_changelist")
+
+    page = staff_client.post(url, {"action": action, ACTION_CHECKBOX_NAME: [r.pk for r in resources]})
+    assert page.status_code == 200
+    assert states(ACME_ACCOUNT, "us-east-1") == aws_states and set(aws_states.values()) == {before}
+    assert (ParkingRun.objects.count(), AuditEvent.objects.count()) == (runs, events)
+    body = page.content.decode()
+    rows = page.context["rows"]
+    assert [row["resource"].pk for row in rows] == [r.pk for r in resources]
+    assert all(row["effect"].startswith(effect) for row in rows)
+    # What the next tick does afterwards is the resolver's answer for the new state.
+    assert all(row["then"].reason.startswith("schedule office") for row in rows)
+    for resource in resources:
+        assert resource.resource_id in body
+    assert 'name="confirm" value="yes" class="button default"' in body
+    assert "Yes, " in body and "them now" in body
+
+    done = staff_client.post(url, {"action": action, ACTION_CHECKBOX_NAME: [r.pk for r in resources], "confirm": "yes"}, follow=True)
+    assert done.status_code == 200
+    assert set(states(ACME_ACCOUNT, "us-east-1").values()) == {"stopped" if before == "running" else "running"}
 
 
 def test_snooze_and_clear_snooze_actions(staff_client, acme):

@@ -47,15 +47,16 @@ def test_confirmation_page_lists_each_account_with_a_precheck_and_changes_nothin
     )
     assert response.status_code == 200
     page = response.content.decode()
-    for text in ("Acme", "Globex", "Initech", ACME_ACCOUNT, "222222222222", "333333333333", "pw-badge-legacy", "pw-badge-role"):
+    for text in ("Acme", "Globex", "Initech", ACME_ACCOUNT, "222222222222", "333333333333", "pw-badge-legacy"):
         assert text in page
     assert f'name="role_arn_{ready.pk}" value="arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess"' in page
     assert f'name="role_arn_{on_role.pk}"' not in page  # nothing to migrate
     rows = {row["account"].pk: row["check"] for row in response.context["rows"]}
     assert rows[ready.pk].outcome == "ready"
     assert rows[custom.pk].outcome == "failed" and "does not exist" in rows[custom.pk].message
-    assert rows[on_role.pk].outcome == "already_on_role"
-    assert "1 of 3 account(s) passed the pre-check" in page
+    assert on_role.pk not in rows
+    assert [row["account"].pk for row in response.context["skipped"]] == [on_role.pk]
+    assert "1 of 2 accounts passed the pre-check" in page
     assert "delete the access key themselves" in page
     assert [account_state(a) for a in (ready, custom)] == before and AuditEvent.objects.count() == events
     for secret in accounts["secrets"]:
@@ -93,8 +94,11 @@ def test_confirming_migrates_each_account_and_reports_each_result(staff_client, 
     texts = messages_of(response)
     assert any(t.startswith(f"Acme / {ACME_ACCOUNT}: Migrated to the IAM role") and "Delete the IAM user's access key" in t for t in texts), texts
     assert any(t.startswith("Globex / 222222222222: Not migrated") for t in texts), texts
-    assert any(t.startswith("Initech / 333333333333: Already on the IAM role") for t in texts), texts
-    assert "1 account(s) migrated, 1 failed. Ask each migrated customer to delete the IAM user's access key Parkway used (named above)." in texts
+    assert any(t.startswith("Initech / 333333333333: skipped: Already on the IAM role") for t in texts), texts
+    assert (
+        "1 account migrated, 1 failed, 1 skipped (already on a role). "
+        "Ask each migrated customer to delete the IAM user's access key Parkway used (named above)." in texts
+    )
     assert ready.active_credential().role_arn == f"arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess"
     assert account_state(custom) == custom_before
     assert AuditEvent.objects.get(action="account.migrated_to_role").actor == staff

@@ -234,7 +234,7 @@ class Command(BaseCommand):
         self._done += 1
         self._counts[result.outcome] += 1
         account = result.account
-        line = f"{account.tenant.slug} {account.account_id}: {result.outcome.label}: {result.message}"
+        line = f"{account.tenant.slug} {account.account_id}: {result.outcome.label}: {result.for_staff}"
         if not self._bar:
             self.stdout.write(f"[{self._done}/{self._total}] {line}")
             return
@@ -261,7 +261,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.ERROR("Failed (each account still works with its legacy keys):"))
             tenant_width = max(len(r.account.tenant.slug) for r in failed)
             for r in failed:
-                self.stdout.write(f"  {r.account.tenant.slug:<{tenant_width}}  {r.account.account_id}  {r.message}")
+                self.stdout.write(f"  {r.account.tenant.slug:<{tenant_width}}  {r.account.account_id}  {r.for_staff}")
         if counts[Outcome.MIGRATED]:
             self.stdout.write("")
             self.stdout.write(
