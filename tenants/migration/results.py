@@ -41,6 +41,9 @@ class MigrationResult:
     permanent: bool = True
     next_steps: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    # A failure's reason alone, without the ARN and the account's state that
+    # `message` adds (for a page that shows the ARN in its input already).
+    reason: str = ""
 
     @property
     def ok(self) -> bool:

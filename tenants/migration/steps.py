@@ -94,6 +94,7 @@ def _failure(
         account=account,
         outcome=Outcome.FAILED,
         message=f"Not migrated to {role_arn}: {reason} {keeps}",
+        reason=f"{reason} {keeps}",
         role_arn=role_arn,
         before=describe(current),
         after=describe(current),
