@@ -8,9 +8,11 @@ import datetime as dt
 import re
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from scheduling import actions
 from scheduling.models import Override, Schedule
@@ -19,6 +21,7 @@ from tenants.models import CloudAccount, Tenant
 from tenants.validation import parse_role_arn
 from tests.conftest import ACME_ACCOUNT
 from tests.selfservice.conftest import make_resources
+from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +150,15 @@ def test_admin_inline_forms_have_no_browser_length_limit(staff_client, acme):
     assert maxlength_inputs(html) == []
     assert Tenant.objects.get(pk=acme.pk).name == "Acme"
 
+
+def test_the_migrate_page_does_not_repeat_a_3000_character_arn(staff_client, acme, standin):
+    """Defect 5: the page repeated what was typed in full, 24,414 px wide."""
+    account, _, _ = connect_legacy(acme, ACME_ACCOUNT)
+    arn = f"arn:aws:iam::{ACME_ACCOUNT}:role/" + "p" * 2955 + "/ParkwayAccess"
+    response = staff_client.post(
+        reverse("admin:tenants_cloudaccount_changelist"),
+        {"action": "migrate_to_role", ACTION_CHECKBOX_NAME: [account.pk], f"role_arn_{account.pk}": arn, "confirm": "recheck"},
+    )
+    html = response.content.decode()
+    assert html.count(escape(arn)) == 1 and kept(html, f"role_arn_{account.pk}", arn)
+    assert "A role ARN has at most 2048 characters (this one has 3000)." in html
