@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 
+from portal.forms import drop_browser_length_limits
 from portal.untrusted import MAX_ID, parse_id
 
 DATE_PART_RE = re.compile(r"[0-9]{1,4}", re.ASCII)
@@ -64,13 +65,27 @@ INLINE_FORMS_LIMIT = 100
 class StrictIdsAdminMixin:
     """What every ModelAdmin of the site gets (portal.admin_site wraps each one):
     relation fields and bulk actions that answer a hostile id with a message,
-    not a 500, and inline formsets bounded by INLINE_FORMS_LIMIT."""
+    not a 500, inline formsets bounded by INLINE_FORMS_LIMIT, and text longer
+    than a field holds refused with "at most N characters", never cut short
+    by the browser (portal.forms.drop_browser_length_limits)."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        drop_browser_length_limits(form.base_fields.values())
+        return form
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> Any:
+        form = super().get_changelist_form(request, **kwargs)
+        drop_browser_length_limits(form.base_fields.values())
+        return form
 
     def get_formsets_with_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
         for inline in self.get_inline_instances(request, obj):
             max_num = inline.get_max_num(request, obj)
             limit = INLINE_FORMS_LIMIT if max_num is None else min(max_num, INLINE_FORMS_LIMIT)
-            yield inline.get_formset(request, obj, max_num=limit, absolute_max=limit), inline
+            formset = inline.get_formset(request, obj, max_num=limit, absolute_max=limit)
+            drop_browser_length_limits(formset.form.base_fields.values())
+            yield formset, inline
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):

@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from portal.views import favicon
+
 admin.site.site_header = "Parkway operations"
 admin.site.site_title = "Parkway"
 
@@ -37,4 +39,5 @@ urlpatterns = [
     path("app/", include("tenants.urls")),
     path("app/", include("scheduling.urls")),
     path("", RedirectView.as_view(pattern_name="tenants:overview", permanent=False)),
+    path("favicon.ico", favicon, name="favicon"),
 ]

@@ -125,14 +125,17 @@ def override_create(
         raise ValidationError({"until": "The snooze must end in the future."})
     if until - now > MAX_SNOOZE:
         raise ValidationError({"until": "A snooze lasts at most 30 days; assign another schedule instead."})
+    override = Override(
+        resource=resource, state=state, until=until, reason=reason,
+        created_by=None if isinstance(actor, str) else actor, created_by_label=actor_label(actor),
+    )
+    # A reason longer than the column is refused ("at most 300 characters"), never cut.
+    override.full_clean(exclude=["resource", "created_by"], validate_unique=False, validate_constraints=False)
     with transaction.atomic():
-        override = Override.objects.create(
-            resource=resource, state=state, until=until, reason=reason[:300],
-            created_by=None if isinstance(actor, str) else actor, created_by_label=actor_label(actor),
-        )
+        override.save()
         audit_record(
             action="resource.snoozed", actor=actor, account=resource.account,
-            details={"resource": resource.resource_id, "state": state, "until": until.isoformat(), "reason": reason[:300]},
+            details={"resource": resource.resource_id, "state": state, "until": until.isoformat(), "reason": reason},
         )
     return override
 

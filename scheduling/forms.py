@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from portal.forms import RefuseTooLongText
 from portal.untrusted import parse_id
 from portal.zones import timezone_choices
 from scheduling.activity import RUN_OUTCOMES, ActivityFilters
@@ -145,7 +146,7 @@ class AssignScheduleForm(forms.Form):
         return self.schedules[value] if value else None
 
 
-class SnoozeForm(forms.Form):
+class SnoozeForm(RefuseTooLongText, forms.Form):
     """Keep a machine running or stopped for some hours, or until a time in `zone` (the viewer's)."""
 
     # Read as a sentence on the page: "Keep [running] until […]".
@@ -193,7 +194,7 @@ class SnoozeForm(forms.Form):
         return data["until"] if data.get("until") else now + dt.timedelta(hours=data["hours"])
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(RefuseTooLongText, forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     timezone = forms.ChoiceField(label="Time zone", initial="UTC")
@@ -221,7 +222,7 @@ class ScheduleForm(forms.Form):
         return self.cleaned_data["name"].strip()
 
 
-class PeriodForm(forms.Form):
+class PeriodForm(RefuseTooLongText, forms.Form):
     begintime = forms.TimeField(label="Begin", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     endtime = forms.TimeField(label="End", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     weekdays = forms.CharField(label="Weekdays", required=False, max_length=200, help_text="e.g. mon-fri")

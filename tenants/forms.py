@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from portal.forms import RefuseTooLongText
 from portal.zones import timezone_choices
 from tenants.validation import validate_customer_account_id, validate_regions, validate_role_arn_for_account
 
@@ -44,7 +45,7 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class ConnectRoleForm(forms.Form):
+class ConnectRoleForm(RefuseTooLongText, forms.Form):
     account_id = forms.CharField(
         label="AWS account ID",
         max_length=20,
@@ -93,12 +94,12 @@ class ConnectRoleForm(forms.Form):
         return data
 
 
-class AccountSettingsForm(forms.Form):
+class AccountSettingsForm(RefuseTooLongText, forms.Form):
     name = forms.CharField(label="Name", required=False, max_length=200)
     regions = RegionsField(label="Regions", help_text=REGIONS_HELP)
 
 
-class SwitchToRoleForm(forms.Form):
+class SwitchToRoleForm(RefuseTooLongText, forms.Form):
     role_arn = forms.CharField(
         label="Role ARN (optional)",
         required=False,

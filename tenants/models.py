@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,6 +32,16 @@ from tenants.validation import (
     validate_role_arn_for_account,
     validate_timezone,
 )
+
+
+@dataclass(frozen=True)
+class AccountHealth:
+    """How an account's connection stands, for a person: one badge and the
+    problem behind it, decided together so that they always agree."""
+
+    label: str
+    tone: str  # ok | attention | bad | pending | neutral: the badge's colour
+    problem: str = ""
 
 
 def generate_external_id() -> str:
@@ -348,6 +359,25 @@ class CloudAccount(models.Model):
         if self.paused_by_legacy_deadline:
             return PAUSED_LABEL
         return self.get_status_display()
+
+    @property
+    def health(self) -> AccountHealth:
+        """The badge and the problem every page shows for this account.
+
+        An account whose last attempt to change it failed (say, a switch to a
+        role) may still work, but it is not "Connected" beside a problem: it
+        needs attention, and the problem says why."""
+        if self.paused_by_legacy_deadline:
+            return AccountHealth(self.status_label, "bad", self.last_error)
+        if self.status == self.Status.ERROR:
+            return AccountHealth(self.status_label, "bad", self.last_error or "The last connection test failed.")
+        if self.status in (self.Status.CONNECTED, self.Status.PENDING) and self.last_error:
+            return AccountHealth("Needs attention", "attention", self.last_error)
+        if self.status == self.Status.CONNECTED:
+            return AccountHealth(self.status_label, "ok")
+        if self.status == self.Status.PENDING:
+            return AccountHealth(self.status_label, "pending")
+        return AccountHealth(self.status_label, "neutral", self.last_error)
 
     @staticmethod
     def taken_error() -> ValidationError:

@@ -31,6 +31,8 @@ ROLE_ARN_RE = re.compile(
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$", re.ASCII)
 # An IAM role's name on its own (the last part of ROLE_ARN_RE).
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII)
+# CloudCredential.role_arn holds this many; AWS's own limit is 2048 too.
+ROLE_ARN_MAX_LENGTH = 2048
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,12 @@ def validate_external_id(value: str) -> None:
 def parse_role_arn(value: str) -> RoleArn:
     """Check a role ARN's grammar and that it is in this deployment's partition."""
     value = (value or "").strip()
+    if len(value) > ROLE_ARN_MAX_LENGTH:
+        raise ValidationError(
+            "A role ARN has at most %(limit)d characters (this one has %(length)d).",
+            code="max_length",
+            params={"limit": ROLE_ARN_MAX_LENGTH, "length": len(value)},
+        )
     match = ROLE_ARN_RE.match(value)
     if not match:
         raise ValidationError(

@@ -245,6 +245,7 @@ def render_account(
     *,
     settings_form: AccountSettingsForm | None = None,
     switch_form: SwitchToRoleForm | None = None,
+    switch_failed: bool = False,
     status: int = 200,
 ) -> HttpResponse:
     credentials = [CredentialRow.of(c) for c in account.credentials.order_by("-created_at", "-pk")]
@@ -259,6 +260,9 @@ def render_account(
         "deadline": settings.PARKWAY_LEGACY_DEADLINE,
         "paused_message": paused_message() if account.paused_by_legacy_deadline else "",
         "conventional_role_arn": account.conventional_role_arn,
+        "health": account.health,
+        # The switch form shows why the switch failed: the status says where, not the same words again.
+        "switch_failed": switch_failed,
         "settings_form": settings_form or AccountSettingsForm(initial={"name": account.name, "regions": account.regions}),
         "switch_form": switch_form or SwitchToRoleForm(account_id=account.account_id),
         **role_setup_context(request.tenant),
@@ -311,8 +315,8 @@ def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
         return render_account(request, account, switch_form=form, status=400)
     throttle = verify_throttle(request)
     if not throttle.allowed:
-        messages.error(request, throttle.message)
-        return redirect(reverse("tenants:account", kwargs={"account_pk": account.pk}) + "#switch")
+        form.add_error(None, throttle.message)
+        return render_account(request, account, switch_form=form, status=429)
     result = account_migrate_to_role(account=account, role_arn=form.cleaned_data["role_arn"] or None, actor=request.user)
     if result.outcome is Outcome.MIGRATED:
         messages.success(
@@ -325,11 +329,13 @@ def account_switch(request: HttpRequest, account_pk: int) -> HttpResponse:
     elif result.outcome is Outcome.ALREADY_ON_ROLE:
         messages.info(request, result.message)
     else:
-        messages.error(
-            request,
-            f"The switch did not happen. {result.message} "
-            "Check the role in AWS (the steps above), then press “Switch” again.",
+        # Shown once, under the ARN they typed (kept in the form), not as a message as well.
+        form.add_error(
+            "role_arn",
+            f"The switch did not happen: {result.reason or result.message} "
+            "Check the role in AWS (step 1 above), then switch again.",
         )
+        return render_account(request, account, switch_form=form, switch_failed=True, status=400)
     return redirect("tenants:account", account_pk=account.pk)
 
 

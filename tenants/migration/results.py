@@ -43,10 +43,19 @@ class MigrationResult:
     checks: list[tuple[str, bool]] = field(default_factory=list)
     # The same outcome worded for Parkway's staff ("" = `message` serves both).
     staff_message: str = ""
+    # A failure's reason alone, without the ARN that `message` adds (for a page
+    # that shows the ARN in its input already); and the same for staff.
+    reason: str = ""
+    staff_reason: str = ""
 
     @property
     def for_staff(self) -> str:
         return self.staff_message or self.message
+
+    @property
+    def reason_for_staff(self) -> str:
+        """The reason without the ARN, in staff's words; the whole message when there is no separate reason."""
+        return self.staff_reason or self.reason or self.for_staff
 
     @property
     def ok(self) -> bool:

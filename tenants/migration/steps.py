@@ -96,6 +96,8 @@ def _failure(
         outcome=Outcome.FAILED,
         message=f"Not migrated to {role_arn}: {reason} {keeps}",
         staff_message=f"Not migrated to {role_arn}: {staff_reason} {keeps}" if staff_reason and staff_reason != reason else "",
+        reason=f"{reason} {keeps}",
+        staff_reason=f"{staff_reason} {keeps}" if staff_reason and staff_reason != reason else "",
         role_arn=role_arn,
         before=describe(current),
         after=describe(current),

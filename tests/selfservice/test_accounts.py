@@ -263,15 +263,57 @@ def test_switch_to_role_succeeds_and_tells_them_to_delete_the_key(acme_client, a
     assert 'data-testid="switch-form"' not in html and 'data-testid="delete-key-reminder"' in html
 
 
+def switch_errors(html: str) -> str:
+    form = html[html.index('data-testid="switch-form"'):]
+    return form[: form.index("</form>")]
+
+
+def status_badge(html: str) -> tuple[str, str]:
+    tone, label = re.search(r'<span class="badge badge-(\w+)" data-testid="status">([^<]*)</span>', html).groups()
+    return tone, label
+
+
 def test_switch_failure_changes_nothing_and_says_so(acme_client, acme, standin):
     account, key_id, secret = connect_legacy(acme, ACME_ACCOUNT, role="wrong_external_id")
-    response = acme_client.post(account_url(account, "tenants:account_switch"), {"role_arn": ""}, follow=True)
-    (message,) = page_messages(response)
-    assert message.startswith("The switch did not happen.")
-    assert "External ID" in message and "Nothing was changed" in message
+    response = acme_client.post(account_url(account, "tenants:account_switch"), {"role_arn": ""})
+    assert response.status_code == 400
+    errors = switch_errors(response.content.decode())
+    assert "The switch did not happen:" in errors
+    assert "External ID" in errors and "Nothing was changed" in errors
     credential = account.active_credential()
     assert credential.kind == CloudCredential.Kind.LEGACY_USER and credential.secret_access_key == secret
-    assert 'data-testid="switch-form"' in response.content.decode()
+
+
+def test_a_failed_switch_keeps_the_typed_arn_says_why_once_and_its_badge_agrees(acme_client, acme, standin):
+    """Defect 7: the ARN was cleared, the reason shown twice (a message and the
+    status card), and a green "Connected" stood beside a red "Problem"."""
+    account, _, _ = connect_legacy(acme, ACME_ACCOUNT, role="wrong_external_id")
+    typed = f"arn:aws:iam::{ACME_ACCOUNT}:role/ParkwayAccess"
+    response = acme_client.post(account_url(account, "tenants:account_switch"), {"role_arn": typed})
+
+    assert response.status_code == 400 and page_messages(response) == []
+    html = response.content.decode()
+    assert f'value="{typed}"' in switch_errors(html)
+    reason = "Nothing was changed: the account still works with its legacy keys"
+    assert html.count(reason) == 1 and reason in switch_errors(html)
+    assert status_badge(html) == ("attention", "Needs attention")
+    assert 'href="#switch"' in html[html.index('data-testid="last-error"'):]
+
+    # Later visits: the problem once, in the status card, under the same badge.
+    html = acme_client.get(account_url(account)).content.decode()
+    assert html.count(reason) == 1 and 'data-testid="last-error"' in html
+    assert status_badge(html) == ("attention", "Needs attention")
+    overview = acme_client.get(reverse("tenants:overview")).content.decode()
+    assert status_badge(overview) == ("attention", "Needs attention")
+
+
+def test_the_status_badge_is_green_only_without_a_problem(acme_client, acme, standin):
+    account, _, _ = connect_legacy(acme, ACME_ACCOUNT)
+    html = acme_client.get(account_url(account)).content.decode()
+    assert status_badge(html) == ("ok", "Connected") and 'data-testid="last-error"' not in html
+    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.ERROR, last_error="AccessDenied: no")
+    html = acme_client.get(account_url(account)).content.decode()
+    assert status_badge(html) == ("bad", "Error") and "AccessDenied: no" in html
 
 
 def test_switch_rejects_a_role_of_another_account_before_calling_aws(acme_client, acme, standin):

@@ -164,3 +164,21 @@ def test_the_database_refuses_a_retired_credential_with_a_secret_or_a_whole_key_
     CloudCredential.objects.filter(pk=credential.pk).update(
         retired_at=timezone.now(), access_key_id="AKIA…MPLE", secret_access_key=""
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "last_error", "health"),
+    [
+        ("connected", "", ("Connected", "ok", "")),
+        # A failed switch to a role: the keys still work, but "Connected" beside a problem misleads.
+        ("connected", "Migration to IAM role failed: …", ("Needs attention", "attention", "Migration to IAM role failed: …")),
+        ("pending", "", ("Pending", "pending", "")),
+        ("pending", "Migration to IAM role failed: …", ("Needs attention", "attention", "Migration to IAM role failed: …")),
+        ("error", "AccessDenied", ("Error", "bad", "AccessDenied")),
+        ("error", "", ("Error", "bad", "The last connection test failed.")),
+        ("disabled", "", ("Disabled", "neutral", "")),
+    ],
+)
+def test_an_accounts_badge_and_problem_come_together(acme, status, last_error, health):
+    account = CloudAccount(tenant=acme, account_id="111111111111", status=status, last_error=last_error)
+    assert (account.health.label, account.health.tone, account.health.problem) == health
