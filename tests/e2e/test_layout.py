@@ -178,9 +178,21 @@ def test_no_page_scrolls_sideways_with_the_longest_values(page, browser, live_se
         ("new schedule from the template", reverse("scheduling:schedule_create") + f"?from={template.pk}"),
         ("activity", reverse("scheduling:activity")),
         ("change password", reverse("password_change")),
+        ("members", reverse("tenants:members")),
+        ("settings", reverse("tenants:settings")),
+        ("disconnect", reverse("tenants:account_disconnect", kwargs={"account_pk": account.pk})),
+        ("delete schedule", reverse("scheduling:schedule_delete", kwargs={"schedule_pk": schedule.pk})),
     ]:
         page.goto(path)
         check(label)
+
+    # The confirmation of an action on a selection lists each machine and what it will do.
+    page.goto(reverse("scheduling:resources"))
+    page.locator("input[name=resource]").first.check()
+    page.select_option("#bulk_action", "assign")
+    page.click("[data-testid=bulk-submit]")
+    page.wait_for_selector("[data-testid=bulk-confirm]")
+    check("selection, confirmation")
 
     # Forms sent back with what was typed, too long, and the errors beside it.
     page.goto(reverse("tenants:connect"))
