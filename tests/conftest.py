@@ -78,19 +78,7 @@ def staff_client(client, staff):
     return client
 
 
-def throttle_verification(monkeypatch: pytest.MonkeyPatch, settings) -> None:
-    """AWS throttles the GetCallerIdentity of every verification (retries off)."""
-    from botocore.stub import Stubber
-
+def throttle_verification(standin: StandinServer, settings) -> None:
+    """AWS throttles the next verification's GetCallerIdentity (retries off, so one refusal fails it)."""
     settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
-    real_client = tenant_aws.FreshClients.client
-
-    def throttled_client(self, service, region=None):
-        client = real_client(self, service, region)
-        if service == "sts":
-            stubber = Stubber(client)
-            stubber.add_client_error("get_caller_identity", service_error_code="Throttling", http_status_code=400)
-            stubber.activate()
-        return client
-
-    monkeypatch.setattr(tenant_aws.FreshClients, "client", throttled_client)
+    standin.faults.throttle("sts:GetCallerIdentity", times=1)

@@ -156,8 +156,8 @@ def test_verify_invalid_or_deleted_keys(acme, standin, settings):
     assert "invalid, deactivated or deleted" in result.message
 
 
-def test_verify_throttled_is_transient(role_account, settings, monkeypatch):
-    throttle_verification(monkeypatch, settings)
+def test_verify_throttled_is_transient(role_account, settings, standin):
+    throttle_verification(standin, settings)
     result = account_verify(account=role_account, actor="cli")
     assert not result.ok and result.code == "Throttling" and not result.permanent
     assert "try again" in result.message.lower()

@@ -17,7 +17,6 @@ from django.core.management.base import CommandError
 from django.test.utils import override_settings
 
 from tenants import demo, services
-from tenants.migration import services as migration_services
 from tenants.models import AuditEvent, CloudAccount, CloudCredential
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT
 from tests.tenants.test_migration import account_state, connect_legacy
@@ -193,18 +192,16 @@ def test_an_unwritable_report_is_a_usage_error_before_any_account_changes(fleet,
     assert kinds() == before and AuditEvent.objects.count() == events
 
 
-def test_a_report_that_fails_after_the_run_exits_3_with_the_summary(fleet, tmp_path, monkeypatch):
-    # The disk fills (here: the report's folder becomes a file) while accounts migrate.
+def test_a_report_that_fails_after_the_run_exits_3_with_the_summary(fleet, tmp_path, standin):
+    # The disk fills (here: the report's folder becomes a file) while the first account is verified.
     folder = tmp_path / "reports"
-    real_verify = migration_services._verify
 
-    def verify_then_lose_the_folder(plan, actor):
+    def lose_the_folder(call):
         if folder.is_dir():
             folder.rmdir()
             folder.write_text("")
-        return real_verify(plan, actor)
 
-    monkeypatch.setattr(migration_services, "_verify", verify_then_lose_the_folder)
+    standin.faults.hook("sts:AssumeRole", lose_the_folder, when="before", times=1)
     code, out = run("--tenant", "acme", "--concurrency", "1", "--report", str(folder / "r.csv"))
     assert code == 3, out
     assert "Summary" in out and "could not be written" in out
@@ -221,25 +218,24 @@ def test_usage_error_exit_code_from_the_shell():
     assert "exactly one of" in done.stderr
 
 
-def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, monkeypatch):
-    real_verify = migration_services._verify
-    calls = []
+def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, standin):
+    verified: list[str] = []  # the accounts whose role was assumed (verification starts with it)
 
-    def verify_and_press_ctrl_c(plan, actor):
-        calls.append(plan.account.account_id)
-        if len(calls) == 1:
+    def press_ctrl_c_during_the_first(call):
+        verified.append(call.params.get("RoleArn", "").split(":")[4])
+        if len(verified) == 1:
             os.kill(os.getpid(), signal.SIGINT)  # delivered to the command's handler in the main thread
-        return real_verify(plan, actor)
 
-    monkeypatch.setattr(migration_services, "_verify", verify_and_press_ctrl_c)
+    standin.faults.hook("sts:AssumeRole", press_ctrl_c_during_the_first, when="before", times=None)
     code, out = run("--all-legacy", "--concurrency", "1")
     assert code == 130, out
     assert "run the command again" in out
-    assert calls == [ACME_ACCOUNT]  # the account in flight finished; nothing new started
+    assert verified == [ACME_ACCOUNT]  # the account in flight finished; nothing new started
     assert kinds()[ACME_ACCOUNT] == "role"
     assert kinds()["111111111112"] == "legacy_user" and "not attempted" in out
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
+    standin.faults.clear()
     code, out = run("--all-legacy", "--concurrency", "1")
     assert code == 1  # globex's role is still missing
     assert kinds()["111111111112"] == "role"

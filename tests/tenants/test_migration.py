@@ -22,8 +22,6 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from tenants import aws, demo, migration, services
-from tenants.migration import services as migration_services
-from tenants.migration import steps as migration_steps
 from tenants.migration import Outcome, account_check_role, account_migrate_to_role, accounts_migrate_to_role
 from tenants.models import AuditEvent, CloudAccount, CloudCredential, Tenant
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
@@ -313,57 +311,56 @@ def test_migration_keeps_schedules_resources_overrides_and_parking_history(legac
 # --------------------------------------------------------------------------- failures
 
 
-def _no_role(acme, monkeypatch, settings):
+def _no_role(acme, monkeypatch, settings, standin):
     return connect_legacy(acme, ACME_ACCOUNT, role=None), {}
 
 
-def _wrong_external_id(acme, monkeypatch, settings):
+def _wrong_external_id(acme, monkeypatch, settings, standin):
     return connect_legacy(acme, ACME_ACCOUNT, role="wrong_external_id"), {}
 
 
-def _missing_permission(acme, monkeypatch, settings):
+def _missing_permission(acme, monkeypatch, settings, standin):
     return connect_legacy(acme, ACME_ACCOUNT, role="describe_only"), {}
 
 
-def _wrong_account(acme, monkeypatch, settings):
+def _wrong_account(acme, monkeypatch, settings, standin):
     demo.seed_role("999999999999", role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=acme.external_id)
     return connect_legacy(acme, ACME_ACCOUNT), {"role_arn": "arn:aws:iam::999999999999:role/ParkwayAccess"}
 
 
-def _partition_mismatch(acme, monkeypatch, settings):
+def _partition_mismatch(acme, monkeypatch, settings, standin):
     return connect_legacy(acme, ACME_ACCOUNT), {"role_arn": f"arn:aws-us-gov:iam::{ACME_ACCOUNT}:role/ParkwayAccess"}
 
 
-def _malformed_arn(acme, monkeypatch, settings):
+def _malformed_arn(acme, monkeypatch, settings, standin):
     return connect_legacy(acme, ACME_ACCOUNT), {"role_arn": "ParkwayAccess"}
 
 
-def _throttled(acme, monkeypatch, settings):
-    throttle_verification(monkeypatch, settings)
+def _throttled(acme, monkeypatch, settings, standin):
+    throttle_verification(standin, settings)
     return connect_legacy(acme, ACME_ACCOUNT), {}
 
 
-def _audit_fails_in_the_switch(acme, monkeypatch, settings):
-    real = migration_steps.audit_record
+def _fail_insert(mp, table: str, marker: str, error: str) -> None:
+    """The database refuses the INSERT into `table` whose values carry `marker`
+    (a fault of the database, not of our code: installed as a Django execute wrapper)."""
 
-    def failing(**kwargs):
-        if kwargs["action"] == "account.migrated_to_role":
-            raise DatabaseError("disk full")
-        return real(**kwargs)
+    def refuse(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith(f'INSERT INTO "{table.upper()}"'.upper()) and marker in map(str, params or ()):
+            raise DatabaseError(error)
+        return execute(sql, params, many, context)
 
-    monkeypatch.setattr(migration_steps, "audit_record", failing)
+    wrapper = connections["default"]  # this thread's connection itself, not the proxy
+    mp.setattr(wrapper, "execute_wrappers", [*wrapper.execute_wrappers, refuse])
+
+
+def _audit_fails_in_the_switch(acme, monkeypatch, settings, standin):
+    _fail_insert(monkeypatch, "tenants_auditevent", "account.migrated_to_role", "disk full")
     return connect_legacy(acme, ACME_ACCOUNT), {}
 
 
-def _credential_save_fails_in_the_switch(acme, monkeypatch, settings):
-    real = CloudCredential.save
-
-    def failing(self, *args, **kwargs):
-        if self._state.adding and self.kind == CloudCredential.Kind.ROLE:
-            raise DatabaseError("connection lost")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(CloudCredential, "save", failing)
+def _credential_save_fails_in_the_switch(acme, monkeypatch, settings, standin):
+    _fail_insert(monkeypatch, "tenants_cloudcredential", CloudCredential.Kind.ROLE, "connection lost")
     return connect_legacy(acme, ACME_ACCOUNT), {}
 
 
@@ -384,7 +381,7 @@ FAILURES = {
 def test_a_failed_migration_changes_nothing_and_the_old_keys_still_park(case, acme, standin, settings, caplog):
     setup, code, reason = FAILURES[case]
     with pytest.MonkeyPatch.context() as mp:  # undone before the old keys are tried with the real code
-        (account, key_id, secret), kwargs = setup(acme, mp, settings)
+        (account, key_id, secret), kwargs = setup(acme, mp, settings, standin)
         before = account_state(account)
         result = account_migrate_to_role(account=account, actor="cli", **kwargs)
     settings.PARKWAY_AWS_MAX_ATTEMPTS = 5
@@ -404,7 +401,7 @@ def test_a_failed_migration_changes_nothing_and_the_old_keys_still_park(case, ac
 
 
 def test_throttling_is_reported_as_transient(acme, standin, monkeypatch, settings):
-    (account, _, _), _ = _throttled(acme, monkeypatch, settings)
+    (account, _, _), _ = _throttled(acme, monkeypatch, settings, standin)
     result = account_migrate_to_role(account=account, actor="cli")
     assert result.outcome is Outcome.FAILED and not result.permanent
     assert AuditEvent.objects.get(action="account.migration_failed").details["permanent"] is False
@@ -463,15 +460,9 @@ def test_bulk_stop_finishes_the_account_in_flight_and_starts_nothing_new(acme, g
     a, _, _ = connect_legacy(acme, ACME_ACCOUNT)
     b, _, _ = connect_legacy(globex, "222222222222")
     stop = threading.Event()
-    real_verify = migration_services._verify
-
-    def ctrl_c_during_verification(plan, actor):
-        stop.set()  # what the command's SIGINT handler does
-        return real_verify(plan, actor)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(migration_services, "_verify", ctrl_c_during_verification)
-        results = accounts_migrate_to_role(accounts=[a, b], actor="cli", concurrency=1, stop=stop)
+    # What the command's SIGINT handler does, while the first role is being assumed.
+    standin.faults.hook("sts:AssumeRole", lambda call: stop.set(), when="before", times=1)
+    results = accounts_migrate_to_role(accounts=[a, b], actor="cli", concurrency=1, stop=stop)
     assert [r.outcome for r in results] == [Outcome.MIGRATED, Outcome.NOT_ATTEMPTED]
     assert "Run again" in results[1].message
     assert b.active_credential().is_legacy
@@ -500,14 +491,9 @@ def test_two_simultaneous_migrations_of_one_account_migrate_it_once(acme, standi
         pytest.skip("needs PostgreSQL: SQLite has no row locks (it serializes whole-database writers instead)")
     account, _, _ = connect_legacy(acme, ACME_ACCOUNT)
     both_verified = threading.Barrier(2, timeout=30)
-    real_verify = migration_services._verify
-
-    def verify_then_wait(plan, actor):
-        result = real_verify(plan, actor)
-        both_verified.wait()  # both now race for the switch
-        return result
-
-    monkeypatch.setattr(migration_services, "_verify", verify_then_wait)
+    # Both verifications end with the StartInstances permission probe: hold each
+    # answer until both arrived, so that both then race for the switch.
+    standin.faults.hook("ec2:StartInstances", lambda call: both_verified.wait(), when="after", times=2)
     results: list = []
     errors: list = []
 
