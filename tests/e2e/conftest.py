@@ -75,3 +75,27 @@ def page(browser: object, live_server: object) -> Iterator[object]:
     yield page
     context.close()
     assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
+
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def customer():
+    """The tenant Acme with one admin, alice (password PASSWORD)."""
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Membership, Tenant
+
+    tenant = Tenant.objects.create(name="Acme", slug="acme", contact_emails="ops@acme.test")
+    user = get_user_model().objects.create_user("alice", "alice@acme.test", PASSWORD)
+    Membership.objects.create(user=user, tenant=tenant, role=Membership.Role.ADMIN)
+    return tenant
+
+
+def log_in(page: object, username: str = "alice") -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("[data-testid=login-submit]")
+    page.wait_for_url("**/app/**")

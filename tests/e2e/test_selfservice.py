@@ -4,33 +4,16 @@ against the AWS stand-in (which checks trust policies and External IDs)."""
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test.utils import override_settings
 
 from scheduling import parking
 from scheduling.models import Override, Period, Resource, Schedule
 from tenants import demo, services
-from tenants.models import CloudAccount, Membership, Tenant
+from tenants.models import CloudAccount
 from tests.conftest import OUR_ACCOUNT
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def customer():
-    tenant = Tenant.objects.create(name="Acme", slug="acme", contact_emails="ops@acme.test")
-    user = get_user_model().objects.create_user("alice", "alice@acme.test", PASSWORD)
-    Membership.objects.create(user=user, tenant=tenant, role=Membership.Role.ADMIN)
-    return tenant
-
-
-def log_in(page, username="alice"):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("[data-testid=login-submit]")
-    page.wait_for_url("**/app/**")
 
 
 def test_customer_copies_the_external_id_and_connects_an_account_by_role(page, customer, standin):

@@ -5,23 +5,20 @@ sees no button that changes anything and whose hand-made POST is refused."""
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 
 from scheduling.models import Override
 from tenants import services
-from tenants.models import AuditEvent, CloudAccount, Membership, Tenant
+from tenants.models import AuditEvent, CloudAccount, Membership
+from tests.e2e.conftest import PASSWORD, log_in
 from tests.selfservice.conftest import make_resources
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def acme():
-    tenant = Tenant.objects.create(name="Acme", slug="acme", contact_emails="ops@acme.test")
-    user = get_user_model().objects.create_user("alice", "alice@acme.test", PASSWORD)
-    Membership.objects.create(user=user, tenant=tenant, role=Membership.Role.ADMIN)
+def acme(customer):
+    tenant = customer
     account = services.account_connect_role(
         tenant=tenant, account_id="111111111111", regions=["us-east-1"], name="Acme prod", actor="cli"
     )
@@ -31,11 +28,7 @@ def acme():
 
 def test_admin_invites_a_viewer_who_joins_by_the_emailed_link_and_cannot_change_anything(page, acme):
     # The admin invites.
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("[data-testid=login-submit]")
-    page.wait_for_url("**/app/")
+    log_in(page)
     page.click("[data-testid=nav-members]")
     page.fill("#id_email", "vera@acme.test")
     page.select_option("#id_role", "viewer")

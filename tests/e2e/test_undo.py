@@ -4,34 +4,17 @@ and connecting it again keeps its configuration; a schedule can be renamed."""
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from scheduling import parking
 from scheduling.models import Override, Period, Resource, Schedule
 from tenants import demo, services
-from tenants.models import CloudAccount, Membership, Tenant
+from tenants.models import CloudAccount
 from tests.conftest import OUR_ACCOUNT
+from tests.e2e.conftest import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PASSWORD = "correct horse battery"
 ACCOUNT = "111111111111"
-
-
-@pytest.fixture
-def customer():
-    tenant = Tenant.objects.create(name="Acme", slug="acme")
-    user = get_user_model().objects.create_user("alice", "alice@acme.test", PASSWORD)
-    Membership.objects.create(user=user, tenant=tenant, role=Membership.Role.ADMIN)
-    return tenant
-
-
-def log_in(page):
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("[data-testid=login-submit]")
-    page.wait_for_url("**/app/**")
 
 
 def office(tenant, name="office"):
