@@ -218,7 +218,16 @@ def test_usage_error_exit_code_from_the_shell():
     assert "exactly one of" in done.stderr
 
 
-def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, standin):
+@pytest.fixture
+def ctrl_c_interrupts():
+    """Python's own SIGINT handler, whatever the test runner was started with
+    (under nohup or some CI shells SIGINT is ignored, and a Ctrl-C would do nothing)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_keeps_finished_migrations_and_a_rerun_continues(fleet, standin, ctrl_c_interrupts):
     verified: list[str] = []  # the accounts whose role was assumed (verification starts with it)
 
     def press_ctrl_c_during_the_first(call):
