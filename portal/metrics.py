@@ -80,7 +80,8 @@ class ParkwayCollector(Collector):
 
 def accounts_metrics() -> Iterator[Metric]:
     parkable = CloudAccount.objects.parkable()
-    yield GaugeMetricFamily("parkway_accounts_parkable", "Accounts the tick parks.", value=parkable.count())
+    total = parkable.count()
+    yield GaugeMetricFamily("parkway_accounts_parkable", "Accounts the tick parks.", value=total)
 
     by_status = GaugeMetricFamily(
         "parkway_accounts_last_tick",
@@ -92,7 +93,7 @@ def accounts_metrics() -> Iterator[Metric]:
     for row in leases.exclude(last_tick_at=None).values("last_status").annotate(n=Count("pk")).order_by("last_status"):
         by_status.add_metric([row["last_status"] or "unknown"], row["n"])
         counted += row["n"]
-    by_status.add_metric([NEVER], parkable.count() - counted)
+    by_status.add_metric([NEVER], total - counted)
     yield by_status
 
     ticks = ParkingLease.objects.aggregate(last=Max("last_tick_at"))
