@@ -1,6 +1,11 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both bootstrap .venv
-# from nothing (python3.11 only) with the pinned versions in constraints.txt.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# from nothing (Python 3.11, 3.12 or 3.13) with the pinned versions in constraints.txt.
+# The first of python3.11, python3.12, python3.13, python3 that is one of those
+# is used; `make PYTHON=/path/to/python test` picks another.
+SUPPORTED_PYTHON := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)
+ifndef PYTHON
+PYTHON := $(firstword $(foreach py,python3.11 python3.12 python3.13 python3,$(shell $(py) -c '$(SUPPORTED_PYTHON)' 2>/dev/null && command -v $(py))) python3)
+endif
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
@@ -8,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 .PHONY: test demo bench check lock clean
 
 $(STAMP):
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Parkway needs Python 3.11 (set PYTHON=...)")'
+	@$(PYTHON) -c '$(SUPPORTED_PYTHON)' || { echo "Parkway needs Python 3.11, 3.12 or 3.13 ($(PYTHON) is not; set PYTHON=...)" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'

@@ -41,6 +41,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outermost but one, so that every response gets the header, errors included.
     "portal.security.ContentSecurityPolicyMiddleware",
+    # Static files with DEBUG off (hashed names, compressed, cached for a year),
+    # answered before sessions or the database are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # /healthz, /readyz and /metrics: before host validation (a load balancer
+    # probes by IP address), sessions and sign-in (portal/probes.py).
+    "portal.probes.ProbeMiddleware",
     "portal.untrusted.RejectNulCharactersMiddleware",
     "portal.untrusted.DropForeignNextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +112,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# --- Serving static files (whitenoise) ----------------------------------------
+# `manage.py collectstatic` writes hashed, compressed copies to STATIC_ROOT and a
+# manifest; pages link the hashed names, which whitenoise serves with a year-long
+# cache header. With DEBUG on (make demo) pages link the plain names and
+# runserver serves them from the app folders, so no collectstatic is needed there.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # The self-service pages (/app/) sign people in with Django's auth views.
 LOGIN_URL = "login"
@@ -128,6 +143,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 X_FRAME_OPTIONS = "DENY"
+# Probes are answered over plain HTTP: load balancers and Prometheus reach the
+# web server directly, and a redirect would not keep the metrics token off the
+# wire anyway (it is sent with the first request).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # The Content-Security-Policy is portal.security's (a strict one, on every response).
 
 # Customers' sessions: a persistent cookie of this many seconds (Django's default
@@ -194,6 +213,17 @@ PARKWAY_HISTORY_DAYS = env.int("PARKWAY_HISTORY_DAYS", default=90)
 PARKWAY_AUDIT_DAYS = env.int("PARKWAY_AUDIT_DAYS", default=400)
 # Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
 PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
+
+# --- Health and metrics (portal/health.py, portal/metrics.py) -----------------
+# /readyz fails when the oldest task waiting in the queue is older than this
+# (default: two ticks); the last tick must have finished within two ticks.
+PARKWAY_READY_QUEUE_AGE_SECONDS = env.int("PARKWAY_READY_QUEUE_AGE_SECONDS", default=2 * 60 * PARKWAY_TICK_MINUTES)
+# /metrics answers only with `Authorization: Bearer <this token>`; unset = 404.
+PARKWAY_METRICS_TOKEN = env.str("PARKWAY_METRICS_TOKEN", default="")
+# Parking runs, actions and AWS calls are reported over this many recent minutes.
+PARKWAY_METRICS_WINDOW_MINUTES = env.int("PARKWAY_METRICS_WINDOW_MINUTES", default=60)
+# SQLite serves one machine only: outside DEBUG it is refused (portal.E001) unless this is true.
+PARKWAY_ALLOW_SQLITE = env.bool("PARKWAY_ALLOW_SQLITE", default=False)
 
 # --- Sign-in lockout (django-axes, tenants/signin.py) ------------------------
 # Failed sign-ins are counted in the database, so every web process shares the

@@ -9,6 +9,7 @@ class TenantsConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in
 
+        from portal import checks as portal_checks  # noqa: F401  (registers system checks)
         from portal.security import on_user_logged_in
         from tenants import checks  # noqa: F401  (registers system checks)
         from tenants.signin import on_user_locked_out

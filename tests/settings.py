@@ -13,9 +13,14 @@ os.environ.setdefault("SECRET_KEY", "tests-" + Fernet.generate_key().decode())
 # Legacy keys pause after the deadline: far away by default, so that no test
 # depends on today's date; tests about the deadline set it (and the clock) themselves.
 os.environ.setdefault("PARKWAY_LEGACY_DEADLINE", "2099-12-31")
+# Tests (and the commands they start in subprocesses) run on SQLite with DEBUG off.
+os.environ.setdefault("PARKWAY_ALLOW_SQLITE", "true")
 
 from portal.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Pages link plain static names, so no test needs `collectstatic` first;
+# tests/portal/test_serving.py collects and serves the hashed ones.
+STORAGES = STORAGES | {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -29,7 +29,11 @@ def production_env() -> dict[str, str]:
         "PARKWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PARKWAY_AWS_ACCOUNT_ID": "123456789012",
         "ALLOWED_HOSTS": "parkway.example.com",
-        "DATABASE_URL": "sqlite:////tmp/parkway-deploy-check.sqlite3",
+        # Production runs on PostgreSQL and Redis (nothing connects to them during `check`).
+        "DATABASE_URL": "postgres://parkway:not-a-real-password@db.parkway.invalid:5432/parkway",
+        "CACHE_URL": "redis://redis.parkway.invalid:6379/1",
+        "REDIS_URL": "redis://redis.parkway.invalid:6379/0",
+        "PARKWAY_METRICS_TOKEN": Fernet.generate_key().decode(),
     }
 
 
@@ -57,6 +61,7 @@ def test_check_deploy_is_clean_with_production_settings():
         ({"PARKWAY_STAFF_SESSION_SECONDS": "0"}, "tenants.E013"),
         ({"SESSION_COOKIE_AGE": "5"}, "tenants.E013"),
         ({"PARKWAY_TRUSTED_PROXIES": "-1"}, "tenants.E014"),
+        ({"DATABASE_URL": "sqlite:////tmp/parkway-deploy-check.sqlite3"}, "portal.E001"),
     ],
 )
 def test_misconfiguration_is_a_named_check_error(override, check_id):
