@@ -13,9 +13,12 @@ os.environ.setdefault("SECRET_KEY", "tests-" + Fernet.generate_key().decode())
 # Legacy keys pause after the deadline: far away by default, so that no test
 # depends on today's date; tests about the deadline set it (and the clock) themselves.
 os.environ.setdefault("PARKWAY_LEGACY_DEADLINE", "2099-12-31")
+# Readable log lines in test output (PARKWAY_LOG_FORMAT=json to see what servers write).
+os.environ.setdefault("PARKWAY_LOG_FORMAT", "text")
 
 from portal.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECURE_SSL_REDIRECT = False
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Sent at once into mail.outbox; tests/portal/test_mail.py runs the background backend itself.
+EMAIL_BACKEND = PARKWAY_EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
