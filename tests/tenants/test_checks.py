@@ -30,6 +30,8 @@ def production_env() -> dict[str, str]:
         "PARKWAY_AWS_ACCOUNT_ID": "123456789012",
         "ALLOWED_HOSTS": "parkway.example.com",
         "DATABASE_URL": "sqlite:////tmp/parkway-deploy-check.sqlite3",
+        # Shared by every process (portal.E010); `check` does not connect to it.
+        "CACHE_URL": "redis://127.0.0.1:6379/10",
     }
 
 
