@@ -31,6 +31,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 LOG_FIELDS = ("tenant", "account", "run", "task")
+EXCEPTION_IDS = "_parkway_log_ids"
 
 _ids: ContextVar[Mapping[str, str]] = ContextVar("parkway_log_ids", default={})
 # What was in force before the current django-q2 task started (sync mode runs tasks in the caller's thread).
@@ -55,8 +56,22 @@ def log_context(**ids: object) -> Iterator[None]:
     token = _ids.set({**_ids.get(), **_clean(ids)})
     try:
         yield
+    except BaseException as exc:
+        # An error is often reported after it left the block (Django's "Internal Server
+        # Error" line, Sentry's event): it keeps the ids of where it was raised.
+        if not hasattr(exc, EXCEPTION_IDS):
+            try:
+                setattr(exc, EXCEPTION_IDS, dict(_ids.get()))
+            except AttributeError:
+                pass
+        raise
     finally:
         _ids.reset(token)
+
+
+def exception_log_ids(exc: BaseException | None) -> dict[str, str]:
+    """The ids in force where `exc` was raised inside a `log_context` block."""
+    return dict(getattr(exc, EXCEPTION_IDS, None) or {})
 
 
 def log_context_add(**ids: object) -> None:
@@ -82,7 +97,10 @@ class LogContextFilter(logging.Filter):
     """Puts the current ids on the record (`record.tenant`, …), only those known."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        for key, value in _ids.get().items():
+        ids = dict(_ids.get())
+        if record.exc_info and record.exc_info[1] is not None:
+            ids = {**exception_log_ids(record.exc_info[1]), **ids}
+        for key, value in ids.items():
             if getattr(record, key, None) is None:
                 setattr(record, key, value)
         return True
