@@ -254,6 +254,15 @@ AXES_ENABLE_ADMIN = False  # tenants/admin.py registers the models with an audit
 # X-Forwarded-For (0: clients connect directly and REMOTE_ADDR is theirs).
 PARKWAY_TRUSTED_PROXIES = env.int("PARKWAY_TRUSTED_PROXIES", default=0)
 
+# --- Staff two-factor sign-in (django-otp, portal/staff_2fa.py) -----------------
+# Off by default. On: the admin asks staff for a TOTP code (enrol with
+# `manage.py staff_totp_enrol USERNAME`) and refuses sessions that have not given one.
+PARKWAY_STAFF_2FA = env.bool("PARKWAY_STAFF_2FA", default=False)
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "django_otp.middleware.OTPMiddleware")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's key or QR code
+OTP_TOTP_ISSUER = "Parkway"
+
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is
 # set. `retry` must exceed `timeout`, or a slow task is delivered twice.
