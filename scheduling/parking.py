@@ -224,8 +224,7 @@ def run_tick(*, at: dt.datetime | None = None, account_ids: list[str] | None = N
         try:
             results.append(park_account(account_id=account.pk, at=at, dry_run=dry_run))
         except Exception as exc:
-            with log_context(tenant=account.tenant.slug, account=account.account_id):
-                logger.exception("Parking account %s failed", account.account_id)
+            logger.exception("Parking account %s failed", account.account_id)
             if not connection.in_atomic_block:
                 connection.close_if_unusable_or_obsolete()
             results.append(AccountResult(account=account, status="error", error=f"{type(exc).__name__}: {exc}"[:500]))

@@ -175,3 +175,14 @@ def test_log_context_nests_and_ends_with_its_block(console):
         with log_context(customer="x"):
             pass
     assert CloudAccount.objects.count() == 0
+
+
+def test_an_error_logged_after_its_block_keeps_the_ids_where_it_was_raised(console):
+    # run_parking's "Parking account … failed" and Django's "Internal Server Error" are
+    # written after the error left the block that knew the ids.
+    try:
+        with log_context(tenant="acme", account="111111111111"):
+            raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("tests").exception("failed")
+    assert "failed [tenant=acme account=111111111111]" in console.getvalue()
