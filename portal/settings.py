@@ -130,7 +130,13 @@ LOGIN_REDIRECT_URL = "tenants:overview"
 # process; point CACHE_URL at Redis (redis://…) to share the count between workers.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# --- Mail (portal/mail.py) ---------------------------------------------------
+# EMAIL_URL says how mail leaves (django-environ: smtp+tls://user:password@host:587,
+# smtps://…, consolemail://); it is sent by the worker, never inside a request.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+PARKWAY_EMAIL_BACKEND = _email.pop("EMAIL_BACKEND")  # what the worker delivers with
+globals().update({key: value for key, value in _email.items() if value not in (None, "")})  # EMAIL_HOST, EMAIL_PORT…
+EMAIL_BACKEND = "portal.mail.BackgroundEmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parkway <noreply@parkway.invalid>")
 
 # Production hardening, on whenever DEBUG is off (overridable for a plain-HTTP
@@ -155,13 +161,34 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 PARKWAY_STAFF_SESSION_SECONDS = env.int("PARKWAY_STAFF_SESSION_SECONDS", default=8 * 3600)
 
+# --- Logs (portal/logs.py) -------------------------------------------------------
+# One JSON object per line on servers (PARKWAY_LOG_FORMAT=json, the default with DEBUG
+# off), readable lines for people (text, the default with DEBUG on). Every line carries
+# the tenant, account, parking run and task ids known when it was written, and goes
+# through a filter that masks access key IDs and replaces secret-shaped strings.
+PARKWAY_LOG_FORMAT = env.str("PARKWAY_LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "log_context": {"()": "portal.logs.LogContextFilter"},
+        "redact": {"()": "portal.logs.RedactingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "portal.logs.JsonFormatter"},
+        "text": {"()": "portal.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if PARKWAY_LOG_FORMAT == "json" else "text",
+            "filters": ["log_context", "redact"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print its lines a second time.
+        "django": {"level": "INFO", "handlers": []},
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         # A refused AssumeRole is logged by botocore with a traceback before it
@@ -169,6 +196,19 @@ LOGGING = {
         "botocore.credentials": {"level": "CRITICAL"},
     },
 }
+
+# --- Error reports (portal/sentry.py) -------------------------------------------
+# Sentry is on only when SENTRY_DSN is set; no personal data, secrets scrubbed.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from portal.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default=""),
+        release=env.str("SENTRY_RELEASE", default=""),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- Parkway ---------------------------------------------------------------
 
@@ -243,6 +283,15 @@ AXES_ENABLE_ADMIN = False  # tenants/admin.py registers the models with an audit
 # Reverse proxies in front of Parkway that append the client's address to
 # X-Forwarded-For (0: clients connect directly and REMOTE_ADDR is theirs).
 PARKWAY_TRUSTED_PROXIES = env.int("PARKWAY_TRUSTED_PROXIES", default=0)
+
+# --- Staff two-factor sign-in (django-otp, portal/staff_2fa.py) -----------------
+# Off by default. On: the admin asks staff for a TOTP code (enrol with
+# `manage.py staff_totp_enrol USERNAME`) and refuses sessions that have not given one.
+PARKWAY_STAFF_2FA = env.bool("PARKWAY_STAFF_2FA", default=False)
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1, "django_otp.middleware.OTPMiddleware")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's key or QR code
+OTP_TOTP_ISSUER = "Parkway"
 
 # --- Background worker (django-q2) -------------------------------------------
 # The ORM broker needs nothing but the database; Redis is used when REDIS_URL is

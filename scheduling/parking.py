@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from portal.logs import log_context, log_context_add
 from scheduling import executor, leases, planner, recording, resolver
 from scheduling.inventory import inventory_sync
 from scheduling.resolver import ScheduleBook, schedules_for
@@ -59,18 +60,19 @@ def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: boo
     """Park one account for the instant `at` (default: now)."""
     at = at or timezone.now()
     account = CloudAccount.objects.select_related("tenant").get(pk=account_id)
-    if dry_run:
-        return _park(account, at=at, lease=None)
-    lease = leases.lease_claim(account_id=account.pk)
-    if lease is None:
-        return AccountResult(account=account, status="busy", error="another worker is parking this account")
-    outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
-    try:
-        result = _park(account, at=at, lease=lease)
-        outcome = (result.status, result.error)
-        return result
-    finally:
-        leases.lease_release(lease, outcome=outcome)
+    with log_context(tenant=account.tenant.slug, account=account.account_id):
+        if dry_run:
+            return _park(account, at=at, lease=None)
+        lease = leases.lease_claim(account_id=account.pk)
+        if lease is None:
+            return AccountResult(account=account, status="busy", error="another worker is parking this account")
+        outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
+        try:
+            result = _park(account, at=at, lease=lease)
+            outcome = (result.status, result.error)
+            return result
+        finally:
+            leases.lease_release(lease, outcome=outcome)
 
 
 def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None) -> AccountResult:
@@ -82,6 +84,7 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
         # Created only when there is something to keep: an idle tick writes no run.
         if result.run is None:
             result.run = ParkingRun.objects.create(account=account, tick_at=at, started_at=now)
+            log_context_add(run=result.run.pk)
         return result.run
     with aws.counting_calls() as calls:
         try:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from portal.logs import log_context
 from scheduling import parking
 from scheduling.history import history_prune
 from scheduling.inventory import inventory_sync
@@ -40,11 +41,12 @@ def sync_inventory() -> int:
     """Refresh every active account's inventory (between ticks, for the pages people read)."""
     synced = 0
     for account in parking.active_accounts():
-        try:
-            inventory_sync(account=account)
-            synced += 1
-        except AwsError as exc:
-            logger.warning("Inventory sync failed for account %s: %s", account.account_id, exc.message)
+        with log_context(tenant=account.tenant.slug, account=account.account_id):
+            try:
+                inventory_sync(account=account)
+                synced += 1
+            except AwsError as exc:
+                logger.warning("Inventory sync failed for account %s: %s", account.account_id, exc.message)
     return synced
 
 

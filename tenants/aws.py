@@ -43,6 +43,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
+from portal.logs import redact
 from tenants.sunset import legacy_keys_paused, paused_message
 
 if TYPE_CHECKING:
@@ -87,8 +88,14 @@ def error_fields(exc: Exception) -> tuple[str, str, int]:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error.get("Code", "Unknown"), error.get("Message", ""), int(status)
+        return error.get("Code", "Unknown"), aws_message(exc), int(status)
     return "", "", 0
+
+
+def aws_message(exc: ClientError) -> str:
+    """AWS's error message, with any access key ID it echoes masked: the message goes
+    to pages, the database and the logs, so it is cleaned here, at the source."""
+    return redact(exc.response.get("Error", {}).get("Message", "") or "")
 
 
 def answered(exc: Exception) -> bool:
@@ -484,7 +491,7 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
         if operation == "AssumeRole":
             # Getting in, not acting: never worded as a missing permission.
-            return _assume_role_error(code, error.get("Message", ""), status, role_arn=role_arn)
+            return _assume_role_error(code, aws_message(exc), status, role_arn=role_arn)
         if code in THROTTLING_CODES:
             return AwsError(
                 "AWS is throttling requests to this account right now. Try again in a few minutes.",
@@ -515,7 +522,7 @@ def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: boo
                 permanent=True,
                 operation=operation,
             )
-        message = error.get("Message", "") or code
+        message = aws_message(exc) or code
         return AwsError(
             f"AWS answered {code}: {message}", code=code, permanent=status < 500, operation=operation
         )

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from portal.logs import log_context
 from portal.untrusted import local_url
 from tenants.models import Membership
 from tenants.permissions import VIEW, Allowed, Capability, require
@@ -72,7 +73,8 @@ def tenant_member_required(
             try:
                 if membership is not None:
                     require(user, request.tenant, capability)
-                return view(request, *args, **kwargs)
+                with log_context(tenant=request.tenant.slug if request.tenant else None):
+                    return view(request, *args, **kwargs)
             except PermissionDenied as exc:
                 return forbidden(request, str(exc) or "You may not do this here.")
 

@@ -103,8 +103,9 @@ def member_invite(*, tenant: Tenant, email: str, role: str, actor: Actor, now: d
 
     The token exists only in the email; the database keeps its hash. An open
     invitation of the same address is replaced (revoked), so only the newest
-    link works. If the email cannot be sent nothing is saved and the
-    ValidationError says so.
+    link works. The email leaves from the worker once the invitation is
+    committed (portal.mail); a mail backend that sends at once and fails saves
+    nothing, and the ValidationError says so.
     """
     require(actor, tenant, ADMINISTER)
     email = normalize_email(email)
@@ -132,7 +133,9 @@ def member_invite(*, tenant: Tenant, email: str, role: str, actor: Actor, now: d
                 created_at=now,
                 expires_at=now + dt.timedelta(days=settings.PARKWAY_INVITATION_DAYS),
             )
-            # Sent before the commit: a mail server that fails leaves nothing behind
+            # Handed to the mail backend inside the transaction: the background backend
+            # (portal.mail) queues it only once the invitation is committed, so a rollback
+            # sends nothing; a backend that sends at once and fails leaves nothing behind
             # (the previous invitation of this address stays open, too).
             invitation_email_send(invitation=invitation, token=token)
             audit_record(

@@ -89,7 +89,8 @@ def invite(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}. "
+                f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}: "
+                "the email is on its way. "
                 f"The link works once, until {format_when(invitation.expires_at)}.",
             )
             return redirect("tenants:members")

@@ -10,7 +10,9 @@ first ``times`` matching calls (``None``: every one).
 A matching call goes through three phases:
 
 1. before acting: ``delay``/``hook`` faults with ``when="before"`` run, then a
-   ``throttle`` or ``fail_ids`` fault answers an AWS error *instead of* moto;
+   ``throttle``, ``fail_ids`` or ``reject`` fault answers an AWS error *instead of*
+   moto (``reject``: any code and message; ``{access_key_id}`` in the message is
+   the caller's, as some AWS errors echo it);
 2. moto acts (Stop/StartInstances are tracked, below);
 3. after acting: ``delay``/``hook`` faults with ``when="after"`` run, then a
    ``lose_response`` fault drops moto's answer (closes the connection with no
@@ -53,7 +55,7 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Hook = Callable[["Call"], None]
 
 TRACKED_ACTIONS = {"StopInstances": "stop", "StartInstances": "start"}
-KINDS = ("throttle", "lose_response", "fail_ids", "delay", "hook")
+KINDS = ("throttle", "lose_response", "fail_ids", "delay", "hook", "reject")
 _INSTANCE_ID_PARAM = re.compile(r"InstanceId\.\d+")
 
 # How AWS words the errors fail_ids can answer (EC2 fails the whole call and names one ID).
@@ -75,6 +77,7 @@ class Call:
     region: str
     account_id: str
     params: dict[str, str]
+    access_key_id: str = ""  # the caller's, from the request's signature
     status: int | None = None  # moto's HTTP status, once it acted
     effects: list[Effect] = field(default_factory=list)  # tracked calls, once moto acted
 
@@ -128,7 +131,9 @@ class Fault:
     account_id: str | None = None
     region: str | None = None
     when: str = "before"  # delay / hook
-    code: str = ""  # throttle / fail_ids
+    code: str = ""  # throttle / fail_ids / reject
+    message: str = ""  # reject
+    status: int = 400  # reject
     ids: frozenset[str] = frozenset()  # fail_ids
     how: str = "close"  # lose_response: "close", "500", "503"
     seconds: float = 0.0  # delay
@@ -259,6 +264,16 @@ class FaultLayer:
             "fail_ids", target, times=times, account_id=account_id, region=region, code=code, ids=frozenset(ids)
         )
 
+    def reject(
+        self, target: str, *, code: str, message: str, status: int = 400, times: int | None = 1,
+        account_id: str | None = None, region: str | None = None,
+    ) -> Fault:
+        """Answer the error ``code`` with ``message`` instead of acting; ``{access_key_id}`` in
+        the message becomes the caller's access key ID (AWS echoes it in some errors)."""
+        return self._add(
+            "reject", target, times=times, account_id=account_id, region=region, code=code, message=message, status=status
+        )
+
     def delay(
         self, target: str, seconds: float, *, when: str = "before", times: int | None = 1,
         account_id: str | None = None, region: str | None = None,
@@ -342,6 +357,7 @@ class FaultLayer:
             call = Call(
                 seq=self._seq, service=request.service, action=request.action, region=request.region,
                 account_id=account_id, params=dict(request.params),
+                access_key_id=_access_key_id(environ),
             )
             has_faults = bool(self._faults)
         # A DryRun probe (our connection check) acts on nothing: not an effect to track.
@@ -354,7 +370,7 @@ class FaultLayer:
                 time.sleep(fault.seconds)
             elif fault.kind == "hook":
                 self._run_hook(fault, call)
-            else:  # throttle / fail_ids: AWS answers an error and does nothing
+            else:  # throttle / fail_ids / reject: AWS answers an error and does nothing
                 return _error_for(fault, call, request)(start_response)
 
         status, headers, body = self._act(call, environ, app, tracked=tracked)
@@ -380,7 +396,7 @@ class FaultLayer:
             for fault in self._faults:
                 if fault.phase != phase or fault.exhausted or not fault.matches(call):
                     continue
-                if fault.kind in ("throttle", "fail_ids", "lose_response"):
+                if fault.kind in ("throttle", "fail_ids", "reject", "lose_response"):
                     if answered:
                         continue
                     answered = True
@@ -479,7 +495,7 @@ class FaultLayer:
         kind = data.get("kind")
         if kind == "hook":
             raise FaultError("hooks are Python callables: program them in-process (standin.faults.hook)")
-        allowed = {"kind", "target", "times", "account_id", "region", "when", "code", "ids", "how", "seconds"}
+        allowed = {"kind", "target", "times", "account_id", "region", "when", "code", "ids", "how", "seconds", "message", "status"}
         unknown = set(data) - allowed
         if unknown:
             raise FaultError(f"unknown fields: {', '.join(sorted(unknown))}")
@@ -507,6 +523,8 @@ def _validated(fault: Fault) -> Fault:
         raise FaultError("when must be 'before' or 'after'")
     if fault.kind == "lose_response" and fault.how not in ("close", "500", "503"):
         raise FaultError("how must be 'close', 500 or 503")
+    if fault.kind == "reject" and not (fault.code and isinstance(fault.status, int) and 400 <= fault.status <= 599):
+        raise FaultError("reject needs a code and a status between 400 and 599")
     if fault.kind == "fail_ids" and not fault.ids:
         raise FaultError("fail_ids needs at least one instance ID")
     if fault.kind == "delay" and not (isinstance(fault.seconds, (int, float)) and 0 <= fault.seconds <= 600):
@@ -516,7 +534,15 @@ def _validated(fault: Fault) -> Fault:
     return fault
 
 
+def _access_key_id(environ: dict[str, Any]) -> str:
+    match = re.search(r"Credential=([A-Z0-9]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
+
+
 def _error_for(fault: Fault, call: Call, request: ApiRequest) -> Rejection:
+    if fault.kind == "reject":
+        message = fault.message.replace("{access_key_id}", call.access_key_id)
+        return Rejection(fault.status, fault.code, message, call.service, request.json_protocol)
     if fault.kind == "throttle":
         if call.service == "ec2":
             # EC2 throttles with 503 RequestLimitExceeded; the query/JSON services with 400 Throttling.
