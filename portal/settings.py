@@ -92,7 +92,14 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "portal.sqlite_backend"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# --- Database connections (many worker machines) ---
+# Persistent connections: django-q2's workers and the web processes reuse one
+# connection per thread for CONN_MAX_AGE seconds instead of opening one per
+# task or request (with 0, one idle cluster on the ORM broker opened ~5 new
+# PostgreSQL connections a second). Health checks drop a connection the
+# database closed (restart, failover) before it is used, not after a failure.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -304,8 +311,16 @@ Q_CLUSTER: dict = {
     "retry": env.int("Q_RETRY", default=420),
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=2),
     "catch_up": False,
-    "save_limit": 1000,
+    # -1: successful results are not stored (failures always are). A positive
+    # limit makes django-q2 lock every stored success (SELECT … FOR UPDATE) to
+    # prune them, on every result: with many workers, results queue behind that
+    # lock. Each account's tick is recorded by Parkway itself (ParkingLease's
+    # last tick, ParkingRun).
+    "save_limit": env.int("Q_SAVE_LIMIT", default=-1),
     "ack_failures": True,
+    # Workers are replaced after this many tasks (memory); assumed-role
+    # credentials live in the shared cache, so a new worker reuses them.
+    "recycle": env.int("Q_RECYCLE", default=500),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -305,6 +305,10 @@ class ParkingLease(models.Model):
     last_tick_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=12, blank=True)
     last_error = models.TextField(blank=True)
+    # The account's pending task, claimed by the tick when it enqueues it
+    # (scheduling.claims): no second task while one is queued or running.
+    queued_token = models.CharField(max_length=64, blank=True)
+    queued_until = models.DateTimeField(null=True, blank=True)
 
 
 class ParkingRun(models.Model):

@@ -10,44 +10,59 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from portal.logs import log_context
-from scheduling import parking
+from scheduling import claims, parking
 from scheduling.history import history_prune
-from scheduling.inventory import inventory_sync
-from tenants.aws import AwsError
 
 logger = logging.getLogger(__name__)
 
 
 def tick(at: str | None = None) -> int:
-    """Fan out: one park_account task per active account, enqueued after commit."""
+    """Fan out: one park_account task per active account, enqueued after commit,
+    except for accounts whose previous task is still queued or running
+    (scheduling.claims). Returns how many tasks were enqueued."""
     account_ids = list(parking.active_accounts().values_list("pk", flat=True).distinct())
-    for account_id in account_ids:
-        transaction.on_commit(
-            lambda account_id=account_id: async_task(
-                "scheduling.tasks.park_account", account_id, at, task_name=f"park-account-{account_id}", group="parking"
+    claim = claims.accounts_claim(account_ids=account_ids)
+    pending = len(account_ids) - len(claim.account_ids)
+    if pending:
+        logger.info("%d account(s) still have a parking task queued or running: not enqueued again", pending)
+    if claim.account_ids:
+        transaction.on_commit(lambda: _enqueue_parking(claim, at))
+    return len(claim.account_ids)
+
+
+def _enqueue_parking(claim: claims.Claim, at: str | None) -> None:
+    for n, account_id in enumerate(claim.account_ids):
+        try:
+            async_task(
+                "scheduling.tasks.park_account", account_id, at, claim.token,
+                task_name=f"park-account-{account_id}", group="parking",
             )
-        )
-    return len(account_ids)
+        except Exception:
+            # The broker refused: these accounts have no task, so no claim either.
+            claims.claim_release(account_ids=claim.account_ids[n:], token=claim.token)
+            raise
 
 
-def park_account(account_id: int, at: str | None = None) -> dict:
-    instant = dt.datetime.fromisoformat(at) if at else None
-    result = parking.park_account(account_id=account_id, at=instant)
+def park_account(account_id: int, at: str | None = None, claim: str | None = None) -> dict:
+    """Park one account. With the tick's `claim`, only while that claim is still
+    the account's (a later tick's task supersedes this one), released when done."""
+    if claim is not None and not claims.claim_start(account_id=account_id, token=claim):
+        return {"account": account_id, "status": "superseded", "planned": 0, "failed": 0}
+    try:
+        instant = dt.datetime.fromisoformat(at) if at else None
+        result = parking.park_account(account_id=account_id, at=instant)
+    finally:
+        if claim is not None:
+            claims.claim_release(account_ids=[account_id], token=claim)
     return {"account": account_id, "status": result.status, "planned": result.planned, "failed": result.failed}
 
 
 def sync_inventory() -> int:
-    """Refresh every active account's inventory (between ticks, for the pages people read)."""
-    synced = 0
-    for account in parking.active_accounts():
-        with log_context(tenant=account.tenant.slug, account=account.account_id):
-            try:
-                inventory_sync(account=account)
-                synced += 1
-            except AwsError as exc:
-                logger.warning("Inventory sync failed for account %s: %s", account.account_id, exc.message)
-    return synced
+    """Folded into the tick, which refreshes every active account's inventory
+    (one describe per region) in its per-account task before planning. Kept so
+    that a schedule of an earlier version, until `setup_schedules` removes it,
+    fans out like the tick instead of walking every account in one task."""
+    return tick()
 
 
 def prune_history() -> str:

@@ -5,7 +5,10 @@
   is honoured, so a local stand-in can replace AWS.
 * A role credential becomes a boto3 Session backed by botocore's refreshable
   assume-role credentials, cached per process per credential, so any number of
-  clients cost one AssumeRole until the session nears expiry.
+  clients cost one AssumeRole until the session nears expiry. The AssumeRole
+  answer itself is kept, encrypted, in the shared cache
+  (tenants.credential_cache): other processes and machines, and recycled
+  workers, reuse it, so the fleet makes one AssumeRole per account per session.
 * Every botocore failure is turned into `AwsError`: a human message, the AWS
   code, and a `permanent` flag (permanent errors flag the account; transient
   ones are retried on the next tick). Failures to *get in* (AssumeRole) are
@@ -44,6 +47,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
 from portal.logs import redact
+from tenants.credential_cache import SharedCredentialCache
 from tenants.sunset import legacy_keys_paused, paused_message
 
 if TYPE_CHECKING:
@@ -255,7 +259,10 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
             "RoleSessionName": session_name,
             "DurationSeconds": settings.PARKWAY_ASSUME_ROLE_SECONDS,
         },
+        # Shared by every worker process and machine; botocore asks it before STS.
+        cache=SharedCredentialCache(),
     )
+
     def fetch_credentials() -> dict[str, Any]:
         # Raised from inside any API call that needs fresh credentials: name the
         # role here, where it is known, rather than in every caller.
@@ -273,7 +280,9 @@ _cache_lock = threading.Lock()
 
 
 def clear_session_cache() -> None:
-    """Forget cached sessions and our own identity (tests change the environment)."""
+    """Forget this process's sessions and our own identity (tests change the
+    environment; a new worker process starts like this). The shared cache of
+    assumed-role credentials is not this process's to forget."""
     global _source, _sts
     with _cache_lock:
         _cache.clear()

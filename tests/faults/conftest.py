@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,15 @@ def terminate_backend(pid: int) -> None:
 # --------------------------------------------------------------------------- a real worker
 
 
-class _RedisBrokerAt(RedisBroker):
+def _redis_broker_at(url: str) -> RedisBroker:
     """django-q2's Redis broker on the suite's Redis database. The test process read
     its Q_CLUSTER (ORM broker) at import; the cluster under test runs on Redis."""
 
-    def get_connection(self, list_key: str | None = None) -> redis.Redis:  # type: ignore[override]
-        return redis.Redis.from_url(REDIS_URL)
+    class RedisBrokerAt(RedisBroker):
+        def get_connection(self, list_key: str | None = None) -> redis.Redis:  # type: ignore[override]
+            return redis.Redis.from_url(url)
+
+    return RedisBrokerAt()
 
 
 class Cluster:
@@ -226,7 +230,7 @@ class Worker:
         self.env = env
         self.tmp_path = tmp_path
         self.clusters: list[Cluster] = []
-        self.broker = _RedisBrokerAt()
+        self.broker = _redis_broker_at(env["REDIS_URL"])
         self.redis = redis_client
 
     def reap(self, cluster: Cluster) -> None:
@@ -272,16 +276,33 @@ def worker(
     """A real worker: `manage.py qcluster` on Redis (database 7), on the test
     database (PostgreSQL: a second process cannot share SQLite's in-memory test
     database), with AWS_ENDPOINT_URL pointed at the in-process stand-in."""
+    with worker_harness(request, standin, tmp_path, redis_url=REDIS_URL) as harness:
+        yield harness
+
+
+def _redis_client(url: str) -> redis.Redis:
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"needs Redis at {url} for the worker ({exc})")
+    client.flushdb()  # only the test's own database
+    return client
+
+
+@contextmanager
+def worker_harness(
+    request: pytest.FixtureRequest, standin: StandinServer, tmp_path: Path, *, redis_url: str,
+    cache_url: str | None = None, **extra_env: str,
+) -> Iterator[Worker]:
+    """Clusters on the broker at `redis_url` (and with `cache_url`, a shared Redis
+    cache), both databases flushed before and after."""
     marker = request.node.get_closest_marker("django_db")
     if marker is None or not marker.kwargs.get("transaction"):
         pytest.fail("a worker process sees only committed rows: mark the test django_db(transaction=True)")
     require_postgresql("a worker process shares the test database")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"needs Redis at {REDIS_URL} for the worker's broker ({exc})")
-    client.flushdb()  # only the suite's own database
+    client = _redis_client(redis_url)
+    cache_client = _redis_client(cache_url) if cache_url else None
     settings = connection.settings_dict
     database_url = "postgres://{user}:{password}@{host}:{port}/{name}".format(
         user=settings.get("USER") or "",
@@ -294,7 +315,7 @@ def worker(
     env.update(
         DJANGO_SETTINGS_MODULE="tests.settings",
         DATABASE_URL=database_url,
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url,
         # tests/settings.py put these in os.environ; the worker must decrypt what we stored.
         PARKWAY_ENCRYPTION_KEYS=os.environ["PARKWAY_ENCRYPTION_KEYS"],
         SECRET_KEY=os.environ["SECRET_KEY"],
@@ -307,13 +328,17 @@ def worker(
         Q_RETRY="90",
         PYTHONUNBUFFERED="1",
     )
+    if cache_url:
+        env["CACHE_URL"] = cache_url
+    env.update(extra_env)
     harness = Worker(env, tmp_path, client)
     try:
         yield harness
     finally:
         harness.close()
-        client.flushdb()
-        client.close()
+        for each in filter(None, (client, cache_client)):
+            each.flushdb()
+            each.close()
 
 
 def on_first_call(fn: Callable[[], None]) -> tuple[threading.Event, Callable[[Any], None]]:

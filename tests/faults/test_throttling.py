@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 
 from portal.aws_standin import StandinServer
 from scheduling import parking
@@ -57,7 +58,10 @@ def test_a_stop_throttled_past_the_retries_waits_for_the_next_tick(
 def test_a_throttled_morning_start_starts_every_machine_once(fleets: Fleets, standin: StandinServer) -> None:
     parking.run_tick(at=AT)
     mark = Mark.take(standin)
-    aws.clear_session_cache()  # a fresh worker process: it must assume the roles again
+    # Overnight the sessions expired (the shared cache dropped them), and this is
+    # a fresh worker process: it must assume the roles again.
+    cache.clear()
+    aws.clear_session_cache()
     assume = standin.faults.throttle("sts:AssumeRole", times=1)
     start = standin.faults.throttle("ec2:StartInstances", times=1, account_id=fleets.target.account_id)
     results = {r.account.account_id: r.status for r in parking.run_tick(at=WEDNESDAY_MORNING)}

@@ -50,7 +50,23 @@ def test_setup_schedules_creates_then_updates_by_name(settings):
     assert "updated parkway-tick" in out.getvalue()
     tick = QSchedule.objects.get(name="parkway-tick")
     assert (tick.func, tick.minutes, tick.schedule_type) == ("scheduling.tasks.tick", 2, QSchedule.MINUTES)
-    assert QSchedule.objects.filter(name="parkway-inventory-sync").count() == 1
+    assert QSchedule.objects.filter(name="parkway-tick").count() == 1
+
+
+@pytest.mark.django_db
+def test_setup_schedules_removes_the_hourly_inventory_sync_of_earlier_versions():
+    """The tick refreshes every account's inventory in its per-account task: an
+    hourly sync of all accounts in one task only repeated its AWS calls."""
+    QSchedule.objects.create(
+        name="parkway-inventory-sync", func="scheduling.tasks.sync_inventory", schedule_type=QSchedule.MINUTES, minutes=60
+    )
+    out = io.StringIO()
+    call_command("setup_schedules", stdout=out)
+    assert "removed parkway-inventory-sync" in out.getvalue()
+    assert not QSchedule.objects.filter(func="scheduling.tasks.sync_inventory").exists()
+    assert set(QSchedule.objects.values_list("func", flat=True)) == {
+        "scheduling.tasks.tick", "tenants.tasks.forget_unverified_accounts", "scheduling.tasks.prune_history"
+    }
 
 
 def test_a_lease_outlasts_the_longest_aws_call_and_a_dead_workers_account_waits_one_tick(settings):

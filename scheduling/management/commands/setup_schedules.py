@@ -9,10 +9,14 @@ from django_q.models import Schedule as QSchedule
 # "minutes" is None for a daily job.
 JOBS: dict[str, dict[str, Any]] = {
     "parkway-tick": {"func": "scheduling.tasks.tick", "minutes": lambda: settings.PARKWAY_TICK_MINUTES},
-    "parkway-inventory-sync": {"func": "scheduling.tasks.sync_inventory", "minutes": lambda: 60},
     "parkway-forget-unverified-accounts": {"func": "tenants.tasks.forget_unverified_accounts", "minutes": lambda: 60},
     "parkway-prune-history": {"func": "scheduling.tasks.prune_history", "minutes": lambda: None},
 }
+
+# Jobs of earlier versions, deleted on the next deploy: the tick refreshes every
+# account's inventory in its per-account task, so an hourly sync of all accounts
+# in one task only repeated its AWS calls.
+RETIRED = ["parkway-inventory-sync"]
 
 
 class Command(BaseCommand):
@@ -29,3 +33,6 @@ class Command(BaseCommand):
             )
             every = "day" if minutes is None else f"{minutes} min"
             self.stdout.write(f"{'created' if created else 'updated'} {name}: {job['func']} every {every}")
+        for name in RETIRED:
+            if QSchedule.objects.filter(name=name).delete()[0]:
+                self.stdout.write(f"removed {name}: its work is done by parkway-tick")

@@ -1,0 +1,280 @@
+"""Parking at scale through the real worker path. Prints figures; asserts nothing.
+
+    DATABASE_URL=postgres://… .venv/bin/python benchmarks/scale.py \\
+        [--accounts 100] [--workers 1,2] [--instances 50] [--latency-ms 20] [--redis redis://127.0.0.1:6379/13]
+
+For each N of --accounts and each W of --workers: N accounts × 2 regions ×
+--instances machines tagged Schedule=office, parked by one `manage.py
+qcluster` with W worker processes on the Redis broker, with the assumed-role
+sessions in a Redis cache, against `fake_aws.py` (STS and EC2 answered from
+memory after a fixed latency per call; moto would measure moto at this size).
+
+Two ticks, each enqueued as the django-q2 schedule does (`scheduling.tasks.tick`):
+
+* tick 1, Tuesday 20:00 UTC, cold: first sight of every machine (inventory
+  inserted), every machine stopped (one StopInstances per region), one
+  AssumeRole per account (the cache starts empty);
+* tick 2, five minutes later, warm and idle: nothing to do but look.
+
+Per tick: wall time from enqueueing the tick to the last account's lease given
+back, accounts per second, CPU time of the cluster's processes per account
+(PostgreSQL's, Redis's and the fake's own are not in it), AWS calls per account
+by operation, database queries and new database connections per account
+(counted in the worker processes, `scale_settings.py`).
+
+Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
+dropped at the end) and Redis (the database of --redis and the next two are
+flushed: broker, cache, counters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, bootstrap_django, table  # noqa: E402
+from fake_aws import FakeAws  # noqa: E402
+
+UTC = dt.timezone.utc
+EVENING = dt.datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # a Tuesday, outside 09:00-17:00
+REGIONS = ["us-east-1", "eu-west-1"]
+OPERATIONS = ["AssumeRole", "DescribeInstances", "StopInstances", "StartInstances"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--accounts", default="100", help="comma-separated N, e.g. 100,300,1000 (default 100)")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker processes, e.g. 1,2,4,8 (default 1,2)")
+    parser.add_argument("--instances", type=int, default=50, help="instances per account and region (default 50)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="the fake's latency per AWS call (default 20)")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="broker; the next two databases: cache, counters")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds a tick may take before giving up")
+    args = parser.parse_args(argv)
+    try:
+        args.accounts = [int(n) for n in args.accounts.split(",")]
+        args.workers = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        parser.error("--accounts and --workers take comma-separated integers")
+    if min(args.accounts) < 1 or min(args.workers) < 1 or args.instances < 1:
+        parser.error("--accounts, --workers and --instances must be at least 1")
+    return args
+
+
+def redis_urls(url: str) -> tuple[str, str, str]:
+    base, _, db = url.rpartition("/")
+    n = int(db or 0)
+    return url, f"{base}/{n + 1}", f"{base}/{n + 2}"
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+def make_fleet(n: int) -> list[int]:
+    from django.utils import timezone
+
+    from scheduling.models import Period, Schedule
+    from tenants import services
+    from tenants.models import CloudAccount, Tenant
+
+    pks = []
+    for k in range(n):
+        account_id = f"{500000000000 + k}"
+        tenant = Tenant.objects.create(name=f"Scale {k}", slug=f"scale-{k}")
+        schedule = Schedule.objects.create(tenant=tenant, name="office", timezone="UTC")
+        Period.objects.create(schedule=schedule, begintime=dt.time(9), endtime=dt.time(17), weekdays="mon-fri")
+        account = services.account_connect_role(
+            tenant=tenant, account_id=account_id, role_arn=f"arn:aws:iam::{account_id}:role/ParkwayAccess",
+            regions=REGIONS, actor="cli",
+        )
+        pks.append(account.pk)
+    # As after a successful "Test connection": claimed and connected.
+    CloudAccount.objects.filter(pk__in=pks).update(claimed_at=timezone.now(), status=CloudAccount.Status.CONNECTED)
+    return pks
+
+
+def use_accounts(pks: list[int], n: int) -> None:
+    """The first n accounts are parked; the others are disabled. Parkway forgets
+    everything it learnt, so every configuration starts from the same first tick."""
+    from scheduling.models import ParkingLease, ParkingRun, Resource
+    from tenants.models import CloudAccount
+
+    ParkingRun.objects.all().delete()
+    Resource.objects.all().delete()
+    ParkingLease.objects.all().delete()
+    CloudAccount.objects.filter(pk__in=pks[:n]).update(status=CloudAccount.Status.CONNECTED, last_error="")
+    CloudAccount.objects.filter(pk__in=pks[n:]).update(status=CloudAccount.Status.DISABLED)
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class Cluster:
+    def __init__(self, env: dict[str, str], workers: int, log: Path, broker_redis: Any) -> None:
+        self.log = log
+        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=dict(env, Q_WORKERS=str(workers)),
+            stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        # Ready once its pusher waits on the broker (a blocked BLPOP), so start-up is not timed.
+        db = str(broker_redis.connection_pool.connection_kwargs.get("db", 0))
+        deadline = time.monotonic() + 60
+        while not [c for c in broker_redis.client_list() if c.get("db") == db and "b" in c.get("flags", "")]:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"qcluster did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+
+    def cpu_seconds(self) -> float:
+        """CPU of every process of the cluster, with that of exited (recycled) workers,
+        which their parent has reaped (cutime/cstime)."""
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) != self.process.pid:
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (ProcessLookupError, FileNotFoundError):
+                continue
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return total / CLK_TCK
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+        self._out.close()
+
+
+def wait_for_tick(pks: list[int], since: dt.datetime, timeout: float, cluster: Cluster) -> None:
+    from scheduling.models import ParkingLease
+
+    deadline = time.monotonic() + timeout
+    while ParkingLease.objects.filter(
+        account_id__in=pks, holder="", queued_token="", last_tick_at__gte=since
+    ).count() < len(pks):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the tick did not finish in {timeout} s:\n{cluster.log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
+
+
+def run_tick(at: dt.datetime, pks: list[int], cluster: Cluster, broker: Any, fake: FakeAws, counts: Any, timeout: float) -> dict[str, Any]:
+    from django_q.tasks import async_task
+
+    since = _db_now()  # the database's clock, which the leases use
+    fake_before, cpu_before = fake.calls(), cluster.cpu_seconds()
+    counts.flushdb()
+    t0 = time.perf_counter()
+    async_task("scheduling.tasks.tick", at.isoformat(), broker=broker)
+    wait_for_tick(pks, since, timeout, cluster)
+    wall = time.perf_counter() - t0
+    time.sleep(0.3)  # the last results are saved and counted
+    calls = fake.calls()
+    calls.subtract(fake_before)
+    n = len(pks)
+    return {
+        "wall": wall,
+        "rate": n / wall,
+        "cpu_ms": (cluster.cpu_seconds() - cpu_before) * 1000 / n,
+        "calls": {op: calls.get(op, 0) / n for op in OPERATIONS} | {
+            op: c / n for op, c in calls.items() if op not in OPERATIONS and c
+        },
+        "queries": int(counts.get("queries") or 0) / n,
+        "connections": int(counts.get("connections") or 0) / n,
+    }
+
+
+def _db_now() -> dt.datetime:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CURRENT_TIMESTAMP")
+        return cursor.fetchone()[0]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    broker_url, cache_url, counts_url = redis_urls(args.redis)
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        sys.exit("benchmarks/scale.py needs DATABASE_URL=postgres://…: worker processes share the database.")
+    fake = FakeAws(latency=args.latency_ms / 1000, per_region=args.instances)
+    url = fake.start()
+    os.environ.update(
+        AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, REDIS_URL=broker_url, CACHE_URL=cache_url,
+    )
+    db = bootstrap_django()
+    try:
+        import redis
+        from django.db import connection
+        from django_q.brokers.redis_broker import Redis as RedisBroker
+
+        class Broker(RedisBroker):
+            def get_connection(self, list_key: str | None = None) -> Any:
+                return redis.Redis.from_url(broker_url)
+
+        broker = Broker()
+        counts = redis.Redis.from_url(counts_url)
+        cache = redis.Redis.from_url(cache_url)
+        s = connection.settings_dict
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("Q_", "PYTEST_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="benchmarks.scale_settings",
+            PYTHONPATH=str(ROOT),
+            DATABASE_URL=f"postgres://{s.get('USER') or ''}:{s.get('PASSWORD') or ''}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}",
+            PARKWAY_BENCH_COUNTS_URL=counts_url, LOG_LEVEL="WARNING", Q_TIMEOUT="600", Q_RETRY="700",
+        )
+        print(f"fleet: up to {max(args.accounts)} accounts × {len(REGIONS)} regions × {args.instances} instances; "
+              f"fake AWS latency {args.latency_ms:g} ms per call; {os.cpu_count()} CPUs; database {db.description}")
+        t0 = time.perf_counter()
+        pks = make_fleet(max(args.accounts))
+        print(f"(fleet created in {time.perf_counter() - t0:.1f} s)")
+        rows = []
+        tmp = Path(tempfile.mkdtemp(prefix="parkway-scale-"))
+        for n in args.accounts:
+            for workers in args.workers:
+                use_accounts(pks, n)
+                fake.reset()
+                for client in (broker.connection, cache):
+                    client.flushdb()
+                cluster = Cluster(env, workers, tmp / f"qcluster-{n}-{workers}.log", broker.connection)
+                try:
+                    for label, at in (("1 cold", EVENING), ("2 idle", EVENING + dt.timedelta(minutes=5))):
+                        r = run_tick(at, pks[:n], cluster, broker, fake, counts, args.timeout)
+                        calls = " ".join(f"{op}={v:.2f}" for op, v in r["calls"].items() if v)
+                        rows.append([n, workers, label, f"{r['wall']:.1f}", f"{r['rate']:.1f}", f"{r['cpu_ms']:.0f}",
+                                     calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}"])
+                        print("  ".join(map(str, rows[-1])), flush=True)
+                finally:
+                    cluster.stop()
+                stopped = fake.states()
+                if stopped.get("running"):
+                    print(f"  !! {stopped['running']} machines still running after tick 1")
+        print()
+        print(table(rows, ["accounts", "workers", "tick", "wall s", "accounts/s", "CPU ms/account",
+                           "AWS calls/account", "queries/account", "connections/account"]))
+    finally:
+        db.close()
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
