@@ -88,7 +88,10 @@ class CompiledSchedule:
         if not periods:
             return "stopped"
         zone = self.zone
-        best = self._local_state(at.astimezone(zone))
+        # Through UTC: astimezone() returns a datetime already in `zone` as it is,
+        # so a wall time that a spring-forward gap skips would be read as if it
+        # happened, instead of as the instant it names (PEP 495, fold=0).
+        best = self._local_state(at.astimezone(dt.timezone.utc).astimezone(zone))
         if best == STOPPED and len(periods) > 1:
             # Adjacency: 05:00-23:59 + 00:00-03:00 must not stop the machine for the
             # minute in between.  Neighbours are absolute instants (not wall clock), so

@@ -117,6 +117,14 @@ def test_week_grid_agrees_with_desired_state(spec: dict[str, Any], start: dt.dat
             assert cell == desired_state(spec, wall), (day, q)
 
 
+def test_a_wall_time_in_a_spring_forward_gap_is_the_instant_it_names():
+    """Found by the week-grid property (Sydney, 2001-10-28): 02:00 does not exist
+    there that day; as an aware datetime it names 03:00 AEDT, which is after the end."""
+    spec = {"timezone": "Australia/Sydney", "periods": [{"endtime": "02:00:01"}]}
+    gap = dt.datetime(2001, 10, 28, 2, 0, tzinfo=ZoneInfo("Australia/Sydney"))
+    assert desired_state(spec, gap) == desired_state(spec, gap.astimezone(UTC)) == week_grid(spec, gap.date())[0][8]
+
+
 junk = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 40) | st.floats(allow_nan=True)
     | st.text(alphabet="0123456789-/#,:LWlw*? monfrijadecSUN²١", max_size=8),
