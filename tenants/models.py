@@ -281,6 +281,10 @@ class CloudAccount(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What the role allows per kind of resource ("ec2", "rds", "autoscaling"):
+    # {"level": "park" | "read" | "none", "missing": [actions]}, written by the
+    # connection test and when the tick is refused a describe (reported once, not per tick).
+    kind_access = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set once, when a test first proves that this tenant controls the account (its
     # role assumed with *this tenant's* External ID, or keys acting in the account):
