@@ -26,7 +26,7 @@ ASG_TAG = kinds.ASG_MEMBER_TAG
 UPSERT_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
     "engine", "refusal", "min_size", "desired_size", "max_size", "details",
-    "schedule_tag", "last_seen_at", "gone_at",
+    "schedule_tag", "last_seen_at", "gone_at", "parked_at",
     "failures", "last_failure", "retry_after",
 ]
 KIND_DEFAULTS: dict[str, Any] = {
@@ -62,6 +62,14 @@ def _apply(resource: Resource, found: kinds.Seen, *, tag_key: str, now: dt.datet
         elif not resource.saved_sizes:
             resource.saved_sizes = stored  # our row was lost; the group's tag remembers
     resource.refusal = refusal[:300]
+    if (
+        resource.parked_at is not None
+        and found.state in ("running", "pending")
+        and now - resource.parked_at < dt.timedelta(days=kinds.AUTO_RESTART_DAYS) - dt.timedelta(hours=1)
+    ):
+        # Started before AWS's 7 days were up: a person did it, and Parkway no
+        # longer holds it stopped (an AWS restart is only told after 7 days).
+        resource.parked_at = None
     resource.schedule_tag = schedule_tag
     resource.last_seen_at = now
     resource.gone_at = None
@@ -92,9 +100,12 @@ def kind_access_refused(*, account: CloudAccount, kind: str, error: aws.AwsError
     missing = sorted(set(entry.get("missing", [])) | {action})
     if entry.get("level") == "none" and action in entry.get("missing", []):
         return
+    known = entry.get("level") == "none"
     access[service] = {"level": "none", "missing": missing}
     account.kind_access = access
     CloudAccount.objects.filter(pk=account.pk).update(kind_access=access)
+    if known:
+        return  # the service's gap was reported already
     audit_record(
         action="account.permission_missing", actor="system", account=account,
         details={"kind": kind, "missing": missing, "message": error.message},

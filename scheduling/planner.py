@@ -170,6 +170,8 @@ def _decide(
             # Already running when its period began: someone started it early.
             retained = r.retained_running or (transition and not first_seen and r.state == "running")
             return decide(None, f"{why}: running, as wanted", desired, retained)
+        if r.refusal:
+            return _act(r, START, desired, why, retained=False, now=now)
         if not (enforced or transition):
             return decide(None, f"{why}: stopped by hand during its running period; the schedule is not enforced, "
                                 "so it stays stopped until the next transition", r.desired_state, r.retained_running,
@@ -180,6 +182,8 @@ def _decide(
     # desired == STOPPED
     if r.state in STOPPED_STATES:
         return decide(None, f"{why}: stopped, as wanted", desired, False)
+    if r.refusal:
+        return _act(r, STOP, desired, why, retained=False, now=now)
     if first_seen and not enforced and not stop_new:
         return decide(None, f"{why}: first seen outside its period; stop_new_instances is off", desired, False)
     if r.auto_restarted and not transition:
