@@ -58,7 +58,7 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
         accounts[resource.account_id] = resource.account
     # A group is parked the way its schedule says (scale to zero or suspend).
     explained = resolver.resources_explain([r for r in resources if r.gone_at is None], at=timezone.now())
-    modes = {pk: e.schedule.asg_mode for pk, e in explained.items() if e.schedule is not None}
+    modes = {pk: "suspend" for pk, e in explained.items() if e.schedule is not None and e.schedule.asg_mode == "suspend"}
     for account_id, regions in groups.items():
         account = accounts[account_id]
         lease = leases.lease_claim(account_id=account_id)

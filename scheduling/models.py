@@ -77,7 +77,7 @@ class Schedule(models.Model):
     # 0/0/0 and restored to their stored sizes, or their processes suspended
     # and their instances stopped (disks kept, nothing replaced).
     asg_mode = models.CharField(
-        "Auto Scaling groups", max_length=10, choices=AsgMode.choices, default=AsgMode.SCALE,
+        "Auto Scaling groups", max_length=10, choices=AsgMode.choices, default=AsgMode.SCALE, blank=True,
         help_text="How groups following this schedule are parked.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -114,7 +114,7 @@ class Schedule(models.Model):
             "stop_new_instances": self.stop_new_instances,
             "override_status": self.override_status or None,
             "periods": [p.to_spec() for p in periods],
-        }
+        } | ({"asg_mode": self.asg_mode} if self.asg_mode == self.AsgMode.SUSPEND else {})
 
     def compiled(self) -> CompiledSchedule:
         return compile_spec(self.to_spec())
@@ -132,6 +132,7 @@ class Schedule(models.Model):
             retain_running=bool(spec.get("retain_running", False)),
             stop_new_instances=bool(spec.get("stop_new_instances", True)),
             override_status=(spec.get("override_status") or "").lower(),
+            asg_mode=spec.get("asg_mode") or cls.AsgMode.SCALE,
         )
         periods = [Period.from_spec(p) for p in spec.get("periods") or []]
         return schedule, periods

@@ -165,7 +165,8 @@ def _execute_and_record(
             schedule = schedules.schedule_of(resource)
             batches[(resource.region, resource.kind, decision.action)].append(recording.Intent(
                 resource=resource, reason=decision.reason, desired=decision.desired_state,
-                retained=decision.retained_running, mode=schedule.asg_mode if schedule is not None else "scale",
+                retained=decision.retained_running,
+                mode="suspend" if schedule is not None and schedule.asg_mode == "suspend" else "scale",
             ))
     result.planned = sum(len(v) for v in batches.values())
     # Each batch is recorded as soon as AWS answers it (recording.act_and_record).

@@ -318,6 +318,17 @@ class CloudAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.name or 'AWS'} ({self.account_id})"
 
+    @property
+    def kind_access_text(self) -> str:
+        """"EC2: park; RDS: read only — add rds:StopDBInstance to park databases." ("" before a test)."""
+        from tenants.onboarding import kind_access_summary
+
+        return kind_access_summary(self.kind_access) if self.kind_access else ""
+
+    @property
+    def kind_access_gaps(self) -> bool:
+        return any(entry.get("level") != "park" for entry in (self.kind_access or {}).values())
+
     def active_credential(self) -> CloudCredential | None:
         credential = self.credentials.filter(retired_at__isnull=True).first()
         if credential is not None:

@@ -55,6 +55,24 @@ SIZES_TAG = "parkway:sizes"
 PARKING_ACTIONS = {"inventory": KIND_ACTIONS["ec2"]["read"], "parking": KIND_ACTIONS["ec2"]["park"]}
 
 
+LEVEL_LABELS = {"park": "park", "read": "read only", "none": "no access"}
+
+
+def kind_access_summary(kind_access: dict[str, dict]) -> str:
+    """"EC2: park; RDS: read only — add rds:StopDBInstance to park databases." """
+    parts = []
+    for service, label in (("ec2", "EC2"), ("rds", "RDS"), ("autoscaling", "Auto Scaling")):
+        entry = kind_access.get(service)
+        if not entry:
+            continue
+        text = f"{label}: {LEVEL_LABELS.get(entry['level'], entry['level'])}"
+        if entry.get("missing"):
+            goal = "see and park" if entry["level"] == "none" else "park"
+            text += f" — add {', '.join(entry['missing'])} to {goal} {KIND_NOUNS[service]}"
+        parts.append(text)
+    return "; ".join(parts) + "."
+
+
 def all_actions() -> list[str]:
     """Every action the permission policy grants, once each."""
     return [action for levels in KIND_ACTIONS.values() for level in ("read", "park") for action in levels[level]]

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
-from tenants.onboarding import KIND_ACTIONS, KIND_NOUNS, SIZES_TAG
+from tenants.onboarding import KIND_ACTIONS, SIZES_TAG, kind_access_summary
 from tenants.audit import Actor, audit_record
 from tenants.permissions import ADMINISTER, require
 from tenants.services import account_claim
@@ -40,7 +40,6 @@ PROBE_INSTANCE_ID = "i-0000000000000000f"
 PERMISSION_PROBES = (("StopInstances", "ec2:StopInstances"), ("StartInstances", "ec2:StartInstances"))
 # A name no database, cluster or group has (AWS identifiers: letters, digits, hyphens).
 PROBE_NAME = "parkway-permission-probe-0000"
-LEVEL_LABELS = {"park": "park", "read": "read only", "none": "no access"}
 
 
 @dataclass
@@ -203,20 +202,6 @@ def kind_access_probe(clients: aws.FreshClients, *, region: str, account_id: str
         access[service] = {"level": level, "missing": missing}
     return access
 
-
-def kind_access_summary(kind_access: dict[str, dict]) -> str:
-    """"EC2: park; RDS: read only — add rds:StopDBInstance to park databases." """
-    parts = []
-    for service, label in (("ec2", "EC2"), ("rds", "RDS"), ("autoscaling", "Auto Scaling")):
-        entry = kind_access.get(service)
-        if not entry:
-            continue
-        text = f"{label}: {LEVEL_LABELS.get(entry['level'], entry['level'])}"
-        if entry.get("missing"):
-            goal = "see and park" if entry["level"] == "none" else "park"
-            text += f" — add {', '.join(entry['missing'])} to {goal} {KIND_NOUNS[service]}"
-        parts.append(text)
-    return "; ".join(parts) + "."
 
 
 def _snake(operation: str) -> str:
