@@ -3,11 +3,15 @@ through the AWS stand-in, beside EC2: inventory, refusals with their reasons,
 actions, exact restores, missing permissions, AWS's 7-day restart."""
 
 import datetime as dt
+import io
+import json
 
 import pytest
+from django.core.management import call_command
 import time_machine
 
 from scheduling import parking, resolver
+from scheduling.actions import resources_act_now
 from scheduling.models import ParkingAction, Period, Resource, Schedule
 from tenants import demo, onboarding, services
 from tenants.models import AuditEvent
@@ -259,3 +263,80 @@ def test_aws_restarting_a_database_after_7_days_is_noticed_explained_and_stopped
     with time_machine.travel(later + dt.timedelta(days=9), tick=False):
         assert parking.park_account(account_id=account.pk).planned == 0
     assert rds_status()["orders"] == "available"
+
+
+def test_a_stop_aws_never_answered_is_confirmed_from_the_database_state_not_repeated(acme, standin, settings):
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
+    office_hours(acme)
+    account = connect(acme)
+    demo.seed_database(ACME_ACCOUNT, REGION, "orders", tags=OFFICE)
+    standin.faults.lose_response("rds:StopDBInstance", how=503)
+
+    first = parking.park_account(account_id=account.pk, at=TUESDAY_18)
+    assert first.unconfirmed == 1
+    assert ParkingAction.objects.get(action="stop").outcome == "pending"
+    assert rds_status()["orders"] == "stopped"  # AWS did act
+
+    second = parking.park_account(account_id=account.pk, at=TUESDAY_18 + dt.timedelta(minutes=5))
+
+    assert "StopDBInstance" not in second.aws_calls
+    action = ParkingAction.objects.get(action="stop")
+    assert action.outcome == "succeeded" and "confirmed from AWS" in action.error_message
+    orders = Resource.objects.get(resource_id="orders")
+    assert orders.desired_state == "stopped" and orders.parked_at is not None
+
+
+def test_park_now_refuses_a_read_replica_without_calling_aws(acme, standin, acme_member):
+    account = connect(acme)
+    demo.seed_database(ACME_ACCOUNT, REGION, "ledger")
+    demo.seed_database(ACME_ACCOUNT, REGION, "ledger-replica", replica_of="ledger")
+    parking.inventory_sync(account=account)
+    replica = Resource.objects.select_related("account__tenant").get(resource_id="ledger-replica")
+
+    report = resources_act_now(resources=[replica], action="stop", actor=acme_member)
+
+    assert report.failed == [("ledger-replica", "read replica of ledger: AWS cannot stop a read replica")]
+    assert not ParkingAction.objects.exists()
+
+
+def test_explain_resource_takes_a_database_identifier_or_a_group_name(acme, standin):
+    office_hours(acme)
+    account = connect(acme)
+    demo.seed_cluster(ACME_ACCOUNT, REGION, "analytics", members=1, tags=OFFICE)
+    demo.seed_group(ACME_ACCOUNT, REGION, "web", tags=OFFICE)
+    parking.inventory_sync(account=account)
+
+    out = io.StringIO()
+    call_command("explain_resource", "analytics-1", "--at", TUESDAY_18.isoformat(), stdout=out)
+    assert "RDS database analytics-1" in out.getvalue()
+    assert "cannot be parked: member of DB cluster analytics" in out.getvalue()
+    out = io.StringIO()
+    call_command("explain_resource", "web", "--at", TUESDAY_18.isoformat(), "--json", stdout=out)
+    said = json.loads(out.getvalue())
+    assert (said["kind"], said["action"]) == ("autoscaling_group", "stop")
+    assert said["reason"] == "schedule office: first seen outside its period"
+
+
+def test_lists_show_kind_class_and_sizes_and_filter_by_kind(acme, standin, acme_member, client, staff):
+    office_hours(acme)
+    account = connect(acme)
+    demo.seed_instances(ACME_ACCOUNT, REGION, 1, tags=OFFICE)
+    demo.seed_database(ACME_ACCOUNT, REGION, "orders", engine="postgres", instance_class="db.t3.medium", tags=OFFICE)
+    demo.seed_group(ACME_ACCOUNT, REGION, "web", tags=OFFICE)
+    parking.inventory_sync(account=account)
+    client.force_login(acme_member)
+
+    page = client.get("/app/resources/", {"kind": "rds_instance"}).content.decode()
+    assert "orders" in page and "db.t3.medium · postgres" in page and "RDS database" in page
+    assert 'data-resource-id="web"' not in page
+    page = client.get("/app/resources/", {"kind": "autoscaling_group"}).content.decode()
+    assert 'data-resource-id="web"' in page and "1/2/4 (min/desired/max)" in page
+    detail = client.get(f"/app/resources/{Resource.objects.get(resource_id='web').pk}/").content.decode()
+    assert "1/2/4 (min/desired/max)" in detail
+
+    account_page = client.get(f"/app/accounts/{account.pk}/").content.decode()
+    assert "EC2: park; RDS: park; Auto Scaling: park." in account_page
+
+    client.force_login(staff)
+    admin_page = client.get("/admin/scheduling/resource/", {"kind__exact": "autoscaling_group"}).content.decode()
+    assert "web" in admin_page and "1/2/4 (min/desired/max)" in admin_page and "orders" not in admin_page
