@@ -157,13 +157,16 @@ def seed_group(
     desired: int = 2,
     max_size: int = 4,
     tags: dict[str, str] | None = None,
+    launch_template: str | None = None,
 ) -> str:
-    """An Auto Scaling group (launch template with the demo image) with its sizes."""
+    """An Auto Scaling group (its own launch template with the demo image, or
+    `launch_template`, which exists) with its sizes."""
     ec2 = account_client("ec2", account_id, region)
-    template = f"{name}-template"
-    ec2.create_launch_template(
-        LaunchTemplateName=template, LaunchTemplateData={"ImageId": DEMO_AMI, "InstanceType": "t3.micro"}
-    )
+    template = launch_template or f"{name}-template"
+    if launch_template is None:
+        ec2.create_launch_template(
+            LaunchTemplateName=template, LaunchTemplateData={"ImageId": DEMO_AMI, "InstanceType": "t3.micro"}
+        )
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     account_client("autoscaling", account_id, region).create_auto_scaling_group(
         AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
