@@ -509,6 +509,12 @@ def mixed_fleet(sizes: list[int]) -> None:
         verdict = "flat" if len(set(other.values())) == 1 else "NOT FLAT"
         print(f"{label}: {verdict} — queries other than lease renewals by size {other}; "
               f"lease renewals (one per AWS action call) {renewals}")
+        if verdict != "flat":
+            diff = Counter(q for q in shapes[sizes[-1]][tick] if not _is_lease_renewal(q))
+            diff.subtract(Counter(q for q in shapes[sizes[0]][tick] if not _is_lease_renewal(q)))
+            for shape, delta in sorted(diff.items(), key=lambda kv: -abs(kv[1])):
+                if delta:
+                    print(f"  {sizes[-1]} vs {sizes[0]}: {delta:+d} × {shape[:200]}")
 
 
 def _is_lease_renewal(shape: str) -> bool:
