@@ -320,7 +320,8 @@ def act_now_preview(resources: Iterable[Resource], *, action: str, at: dt.dateti
     copies = []
     for resource in resources:
         copy = _copy(resource)
-        if copy.state not in planner.NEVER_ACT:
+        if copy.state not in planner.NEVER_ACT and not copy.refusal:
+            # A refused one (a replica, a cluster member…) is not acted on: it stays as it is.
             copy.state = after
         copies.append(copy)
     return resources_explain(copies, at=at)
