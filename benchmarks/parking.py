@@ -30,7 +30,14 @@ SQLite, or `test_<name>_bench_<pid>` next to a PostgreSQL DATABASE_URL), the AWS
 4. Database queries for one account as its machines grow (one region): a first
    tick (inventory insert + stops) and an idle second tick, per size; they
    should be equal whatever the size.
-5. (printed as 3b) Where the wall time goes (AWS calls, of which the stand-in's own serving;
+5. A mixed fleet in one account (one region): a quarter EC2 instances, a
+   quarter RDS databases, a quarter Aurora clusters with one member each, a
+   quarter Auto Scaling groups (0/1/2). Per size: AWS calls per kind of the
+   first tick (everything parked) and the next morning's (everything
+   restored), against the minimum (one describe per kind, one stop/start per
+   database and cluster, one update per group, plus the sizes tag before a
+   group is emptied), and database queries, which must not grow with the size.
+6. (printed as 3b) Where the wall time goes (AWS calls, of which the stand-in's own serving;
    client creation; database; garbage-collector pauses; the rest) per pass,
    and the environment.
 
@@ -74,7 +81,12 @@ REGION_POOL = [
 ]
 EVENING = dt.datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # a Tuesday, outside 09:00-17:00
 BATCH = 1000  # DescribeInstances MaxResults and StopInstances IDs, AWS's maxima
-OPERATIONS = [("sts", "AssumeRole"), ("ec2", "DescribeInstances"), ("ec2", "StopInstances"), ("ec2", "StartInstances")]
+OPERATIONS = [
+    ("sts", "AssumeRole"), ("ec2", "DescribeInstances"), ("rds", "DescribeDBInstances"), ("rds", "DescribeDBClusters"),
+    ("autoscaling", "DescribeAutoScalingGroups"), ("ec2", "StopInstances"), ("ec2", "StartInstances"),
+]
+# The other kinds' describes: one each per region and account, even when an account has none of them.
+OTHER_DESCRIBES = [("rds", "describe_db_instances"), ("rds", "describe_db_clusters"), ("autoscaling", "describe_auto_scaling_groups")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", default="10,100,1000", help="instance counts for the queries-per-account table")
     parser.add_argument("--repeat", type=int, default=2, help="timed passes per side, interleaved (default 2)")
     parser.add_argument("--profile", action="store_true", help="also run one Parkway pass under cProfile and print the top")
+    parser.add_argument("--mixed", default="10,100,1000",
+                        help="resource counts of the mixed-fleet account (EC2, RDS, Aurora, Auto Scaling) for section 5")
+    parser.add_argument("--mixed-only", action="store_true", help="run only section 5 (the mixed fleet)")
     args = parser.parse_args(argv)
     if not 1 <= args.regions <= len(REGION_POOL):
         parser.error(f"--regions must be between 1 and {len(REGION_POOL)}")
@@ -92,8 +107,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--accounts, --instances and --repeat must be at least 1")
     try:
         args.scale = [int(s) for s in args.scale.split(",") if s.strip()]
+        args.mixed = [int(s) for s in args.mixed.split(",") if s.strip()]
     except ValueError:
-        parser.error("--scale takes comma-separated integers, e.g. 10,100,1000")
+        parser.error("--scale and --mixed take comma-separated integers, e.g. 10,100,1000")
+    if any(n < 8 for n in args.mixed):
+        parser.error("--mixed sizes must be at least 8 (a quarter of each kind)")
     return args
 
 
@@ -193,11 +211,15 @@ def reset_fleet(fleet: list[Account], *, parkway_state: bool) -> None:
 def minimum_calls(accounts: int, regions: int, per_region: int, *, new_session: bool = True, stops: bool = True) -> dict[str, int]:
     """The least a tick can do: one AssumeRole per account (none while its session
     lives), one DescribeInstances page per 1,000 machines and region, one
+    describe per other kind (RDS instances, clusters, Auto Scaling groups) and region, one
     StopInstances per 1,000 machines to stop and region, no StartInstances."""
     batches = math.ceil(per_region / BATCH)
     return {
         "AssumeRole": accounts if new_session else 0,
         "DescribeInstances": accounts * regions * max(batches, 1),
+        "DescribeDBInstances": accounts * regions,
+        "DescribeDBClusters": accounts * regions,
+        "DescribeAutoScalingGroups": accounts * regions,
         "StopInstances": accounts * regions * batches if stops else 0,
         "StartInstances": 0,
     }
@@ -283,14 +305,16 @@ def bare_boto3_tick(fleet: list[Account], tag_key: str = "Schedule", tag_value: 
             ExternalId=account.external_id,
             DurationSeconds=3600,
         )["Credentials"]
+        keys = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
         for region in account.regions:
-            ec2 = session.client(
-                "ec2",
-                region_name=region,
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
-            )
+            ec2 = session.client("ec2", region_name=region, **keys)
+            for service, operation in OTHER_DESCRIBES:
+                # The same inventory as Parkway's: the other kinds, found empty here.
+                session.client(service, region_name=region, **keys).get_paginator(operation).paginate().build_full_result()
             ids = []
             for page in ec2.get_paginator("describe_instances").paginate(PaginationConfig={"PageSize": BATCH}):
                 for reservation in page.get("Reservations", []):
@@ -395,6 +419,108 @@ def queries_per_account(sizes: list[int]) -> None:
         print(f"flat: tick 1 = {len(shapes[base][0])} queries and tick 2 = {len(shapes[base][1])} queries at every size.")
 
 
+def make_mixed_account(size: int) -> tuple[int, dict[str, int]]:
+    """One account whose `size` resources are a quarter of each kind; returns (pk, count per kind)."""
+    from django.conf import settings
+
+    from scheduling.models import Period, Schedule
+    from tenants import demo, services
+    from tenants.models import CloudAccount, Tenant
+
+    k = next(_serial)
+    account_id = f"{400000000000 + k}"
+    region = "us-east-1"
+    tenant = Tenant.objects.create(name=f"Bench mixed {k}", slug=f"bench-mixed-{k}")
+    schedule = Schedule.objects.create(tenant=tenant, name="office", timezone="UTC")
+    Period.objects.create(schedule=schedule, begintime=dt.time(9), endtime=dt.time(17), weekdays="mon-fri")
+    role_arn = demo.seed_role(
+        account_id, role_name=settings.PARKWAY_ROLE_NAME, trusted_account_id=OUR_ACCOUNT, external_id=tenant.external_id
+    )
+    account = services.account_connect_role(tenant=tenant, account_id=account_id, role_arn=role_arn, regions=[region], actor="cli")
+    CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED)
+    tags = {"Schedule": "office"}
+    quarter = size // 4
+    demo.seed_instances(account_id, region, quarter, tags=tags)
+    for n in range(quarter):
+        demo.seed_database(account_id, region, f"db-{n}", tags=tags)
+    for n in range(quarter // 2):
+        demo.seed_cluster(account_id, region, f"cluster-{n}", members=1, tags=tags)
+    demo.account_client("ec2", account_id, region).create_launch_template(
+        LaunchTemplateName="bench", LaunchTemplateData={"ImageId": demo.DEMO_AMI, "InstanceType": "t3.micro"}
+    )
+    for n in range(quarter):
+        demo.seed_group(account_id, region, f"group-{n}", min_size=0, desired=0, max_size=2, tags=tags, launch_template="bench")
+    counts = {"EC2": quarter, "RDS databases": quarter, "clusters": quarter // 2, "cluster members": quarter // 2, "groups": quarter}
+    return account.pk, counts
+
+
+def mixed_minimum(counts: dict[str, int], *, morning: bool) -> dict[str, int]:
+    databases = counts["RDS databases"] + counts["cluster members"]
+    minimum = {
+        "DescribeInstances": 1,
+        "DescribeDBInstances": max(1, math.ceil(databases / 100)),
+        "DescribeDBClusters": max(1, math.ceil(counts["clusters"] / 100)),
+        "DescribeAutoScalingGroups": max(1, math.ceil(counts["groups"] / 100)),
+        "StartInstances" if morning else "StopInstances": 1,
+        "StartDBInstance" if morning else "StopDBInstance": counts["RDS databases"],
+        "StartDBCluster" if morning else "StopDBCluster": counts["clusters"],
+        "UpdateAutoScalingGroup": counts["groups"],
+    }
+    if not morning:
+        minimum["AssumeRole"] = 1
+        minimum["CreateOrUpdateTags"] = counts["groups"]  # the sizes, on the group, before it is emptied
+    return minimum
+
+
+def mixed_fleet(sizes: list[int]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from scheduling import parking
+
+    print("\n== 5. A mixed fleet in one account (us-east-1): ¼ EC2, ¼ RDS databases, ¼ Aurora clusters + 1 member each, ¼ Auto Scaling groups ==")
+    print("evening = Tue 20:00 UTC, everything parked; morning = Wed 10:00 UTC, everything restored.")
+    rows, shapes = [], {}
+    for size in sizes:
+        t0 = time.perf_counter()
+        pk, counts = make_mixed_account(size)
+        seeded = time.perf_counter() - t0
+        ticks = []
+        for at, morning in ((EVENING, False), (EVENING + dt.timedelta(hours=14), True)):
+            with CaptureQueriesContext(connection) as captured:
+                t1 = time.perf_counter()
+                result = parking.park_account(account_id=pk, at=at)
+                elapsed = time.perf_counter() - t1
+            ticks.append((result, len(captured), [query_shape(q["sql"]) for q in captured.captured_queries], elapsed, morning))
+        shapes[size] = [t[2] for t in ticks]
+        for result, queries, _, elapsed, morning in ticks:
+            minimum = mixed_minimum(counts, morning=morning)
+            rows.append([
+                sum(counts.values()), "morning" if morning else "evening", f"{result.succeeded}/{result.planned}",
+                queries, f"{elapsed:.2f}", f"{_calls_text(result.aws_calls)}", _versus_minimum(result.aws_calls, minimum),
+            ])
+        print(f"  ({sum(counts.values())} resources seeded in {seeded:.1f} s, not timed)")
+    print(table(rows, ["resources", "tick", "acted", "queries", "s", "AWS calls", "vs minimum"]))
+    # The lease is renewed before every AWS call (scheduling.leases): RDS and
+    # Auto Scaling have no batch calls, so those renewals follow the calls.
+    for tick, label in ((0, "evening"), (1, "morning")):
+        renewals = {size: sum(1 for q in shapes[size][tick] if _is_lease_renewal(q)) for size in sizes}
+        other = {size: len(shapes[size][tick]) - renewals[size] for size in sizes}
+        verdict = "flat" if len(set(other.values())) == 1 else "NOT FLAT"
+        print(f"{label}: {verdict} — queries other than lease renewals by size {other}; "
+              f"lease renewals (one per AWS action call) {renewals}")
+        if verdict != "flat":
+            diff = Counter(q for q in shapes[sizes[-1]][tick] if not _is_lease_renewal(q))
+            diff.subtract(Counter(q for q in shapes[sizes[0]][tick] if not _is_lease_renewal(q)))
+            for shape, delta in sorted(diff.items(), key=lambda kv: -abs(kv[1])):
+                if delta:
+                    print(f"  {sizes[-1]} vs {sizes[0]}: {delta:+d} × {shape[:200]}")
+
+
+def _is_lease_renewal(shape: str) -> bool:
+    return shape.startswith('UPDATE "scheduling_parkinglease" SET "until"') and '"holder" = ' in shape and "last_tick_at" not in shape
+
+
 def _loadavg() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -403,7 +529,12 @@ def _loadavg() -> float | None:
 
 
 def _calls_text(calls: dict[str, int] | None) -> str:
-    short = {"AssumeRole": "AR", "DescribeInstances": "DI", "StopInstances": "Stop", "StartInstances": "Start"}
+    short = {
+        "AssumeRole": "AR", "DescribeInstances": "DI", "StopInstances": "Stop", "StartInstances": "Start",
+        "DescribeDBInstances": "DDBI", "DescribeDBClusters": "DDBC", "DescribeAutoScalingGroups": "DASG",
+        "StopDBInstance": "StopDB", "StopDBCluster": "StopCl", "UpdateAutoScalingGroup": "UpdASG",
+        "CreateOrUpdateTags": "Tag",
+    }
     return " ".join(f"{short.get(k, k)}={v}" for k, v in sorted((calls or {}).items())) or "-"
 
 
@@ -468,6 +599,9 @@ def run(args: argparse.Namespace, server: Any, database: Any) -> None:
     print("Parkway parking benchmark")
     for text in environment_lines(database):
         print("  " + text)
+    if args.mixed_only:
+        mixed_fleet(args.mixed)
+        return
 
     t0 = time.perf_counter()
     fleet = make_fleet(args.accounts, args.instances, regions, label="fleet")
@@ -536,6 +670,7 @@ def run(args: argparse.Namespace, server: Any, database: Any) -> None:
     print_split(passes)
 
     queries_per_account(args.scale)
+    mixed_fleet(args.mixed)
 
     if args.profile:
         reset_fleet(fleet, parkway_state=True)

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling import executor, leases, recording
+from scheduling import executor, leases, recording, resolver
 from scheduling.models import Override, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
@@ -42,7 +42,7 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
     if action not in ("start", "stop"):
         raise ValueError(f"unknown action {action!r}")
     report = ActNowReport()
-    groups: dict[int, dict[str, list[Resource]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[int, dict[tuple[str, str], list[Resource]]] = defaultdict(lambda: defaultdict(list))
     accounts = {}
     resources = list(resources)
     for tenant in {resource.account.tenant for resource in resources}:
@@ -51,8 +51,14 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
         if resource.gone_at is not None:
             report.failed.append((resource.resource_id, "no longer exists in AWS"))
             continue
-        groups[resource.account_id][resource.region].append(resource)
+        if resource.refusal:
+            report.failed.append((resource.resource_id, resource.refusal))
+            continue
+        groups[resource.account_id][(resource.region, resource.kind)].append(resource)
         accounts[resource.account_id] = resource.account
+    # A group is parked the way its schedule says (scale to zero or suspend).
+    explained = resolver.resources_explain([r for r in resources if r.gone_at is None], at=timezone.now())
+    modes = {pk: "suspend" for pk, e in explained.items() if e.schedule is not None and e.schedule.asg_mode == "suspend"}
     for account_id, regions in groups.items():
         account = accounts[account_id]
         lease = leases.lease_claim(account_id=account_id)
@@ -61,26 +67,36 @@ def resources_act_now(*, resources: Iterable[Resource], action: str, actor: Acto
             report.failed.extend((r.resource_id, busy) for members in regions.values() for r in members)
             continue
         try:
-            _act_now_in_account(account, regions, action=action, actor=actor, lease=lease, report=report)
+            _act_now_in_account(account, regions, modes, action=action, actor=actor, lease=lease, report=report)
         finally:
             leases.lease_release(lease)
     return report
 
 
 def _act_now_in_account(
-    account: CloudAccount, regions: dict[str, list[Resource]], *, action: str, actor: Actor, lease: leases.Lease, report: ActNowReport
+    account: CloudAccount,
+    regions: dict[tuple[str, str], list[Resource]],
+    modes: dict[int, str],
+    *,
+    action: str,
+    actor: Actor,
+    lease: leases.Lease,
+    report: ActNowReport,
 ) -> None:
     reason = f"{action} now by {actor_label(actor)}"
-    for region, members in regions.items():
+    for (region, _kind), members in regions.items():
         now = timezone.now()
         run = ParkingRun.objects.create(account=account, trigger=ParkingRun.Trigger.MANUAL, tick_at=now, started_at=now)
-        intents = [recording.Intent(resource=r, reason=reason) for r in members]
+        intents = [recording.Intent(resource=r, reason=reason, mode=modes.get(r.pk, "scale")) for r in members]
         batch = recording.BatchResult()
         error = ""
         with aws.counting_calls() as calls:
             try:
-                ec2 = aws.client(aws.session_for(account), "ec2", region)
-                batch = recording.act_and_record(run=run, lease=lease, ec2=ec2, action=action, intents=intents)
+                session = aws.session_for(account)
+                batch = recording.act_and_record(
+                    run=run, lease=lease, action=action, intents=intents,
+                    clients=lambda service: aws.client(session, service, region),  # noqa: B023
+                )
             except aws.AwsError as exc:
                 error = exc.message
             except executor.AccountFailure as exc:

@@ -27,6 +27,7 @@ from scheduling import planner
 from scheduling.resolver import act_now_preview, assignment_preview, assignment_preview_text, resources_explain
 from scheduling.periods import ScheduleError, summarize
 from scheduling.services import assigned_machines, schedule_save, schedule_validate, schedules_delete
+from scheduling.templatetags.resource_display import resource_type_label
 from scheduling.templatetags.schedule_display import week_picture_html
 
 class ScopeFilter(admin.SimpleListFilter):
@@ -79,7 +80,7 @@ class ScheduleAdmin(ParkwayModelAdmin):
     readonly_fields = ("week_picture",)
     fieldsets = (
         (None, {"fields": ("name", "tenant", "description", "timezone")}),
-        ("Behaviour", {"fields": ("override_status", "enforced", "retain_running", "stop_new_instances")}),
+        ("Behaviour", {"fields": ("override_status", "enforced", "retain_running", "stop_new_instances", "asg_mode")}),
         ("The week picture", {"fields": ("week_picture",)}),
     )
     inlines = (PeriodInline,)
@@ -190,6 +191,21 @@ class AsgFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ParkableFilter(admin.SimpleListFilter):
+    title = "can be parked"
+    parameter_name = "parkable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No: refused (member, replica, engine…)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(refusal="")
+        if self.value() == "no":
+            return queryset.exclude(refusal="")
+        return queryset
+
+
 class SnoozedFilter(admin.SimpleListFilter):
     title = "snoozed"
     parameter_name = "snoozed"
@@ -235,9 +251,12 @@ class ResourceForm(forms.ModelForm):
 @admin.register(Resource)
 class ResourceAdmin(ParkwayModelAdmin):
     form = ResourceForm
-    list_display = ("resource_id", "name", "tenant", "account_id", "region", "state", "schedule_display", "desired_display", "gone_at")
+    list_display = (
+        "resource_id", "name", "kind", "type_display", "tenant", "account_id", "region", "state", "schedule_display",
+        "desired_display", "gone_at",
+    )
     list_filter = (
-        ("account__tenant", admin.RelatedOnlyFieldListFilter), "region", "state",
+        ("account__tenant", admin.RelatedOnlyFieldListFilter), "kind", "region", "state", "engine", ParkableFilter,
         ("schedule", admin.RelatedOnlyFieldListFilter), AssignmentSourceFilter, AsgFilter, SnoozedFilter, BackingOffFilter,
     )
     list_select_related = ("account__tenant", "schedule")
@@ -245,8 +264,8 @@ class ResourceAdmin(ParkwayModelAdmin):
     raw_id_fields = ("account",)
     autocomplete_fields = ("schedule",)
     readonly_fields = (
-        "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-        "desired_display", "schedule_tag", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
+        "account", "region", "kind", "resource_id", "name", "tags", "state", "instance_type", "engine", "launch_time",
+        "asg_name", "refusal", "sizes_display", "saved_sizes_display", "details", "parked_at", "desired_display", "schedule_tag", "desired_state", "retained_running", "failures", "last_failure", "retry_after",
         "first_seen_at", "last_seen_at", "gone_at",
     )
     actions = ("park_now", "start_now", "snooze_two_hours", "clear_snooze")
@@ -296,6 +315,18 @@ class ResourceAdmin(ParkwayModelAdmin):
     @admin.display(description="tenant", ordering="account__tenant__name")
     def tenant(self, obj: Resource) -> str:
         return obj.account.tenant.name
+
+    @admin.display(description="type / engine / sizes")
+    def type_display(self, obj: Resource) -> str:
+        return resource_type_label(obj)
+
+    @admin.display(description="min/desired/max")
+    def sizes_display(self, obj: Resource) -> str:
+        return obj.sizes_label or "—"
+
+    @admin.display(description="sizes stored to restore")
+    def saved_sizes_display(self, obj: Resource) -> str:
+        return obj.saved_sizes_label or "—"
 
     @admin.display(description="account", ordering="account__account_id")
     def account_id(self, obj: Resource) -> str:

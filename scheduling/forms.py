@@ -17,7 +17,7 @@ from portal.forms import RefuseTooLongText
 from portal.untrusted import parse_id
 from portal.zones import timezone_choices
 from scheduling.activity import RUN_OUTCOMES, ActivityFilters
-from scheduling.models import Override, Period, Schedule
+from scheduling.models import Override, Period, Resource, Schedule
 from tenants.models import CloudAccount
 
 # The states EC2 reports, in the order people think of them.
@@ -42,11 +42,12 @@ class ResourceFilterForm(forms.Form):
 
     q = forms.CharField(
         label="Search", required=False, max_length=200,
-        help_text="Name, instance ID, or a tag as key=value.",
+        help_text="Name, instance ID, database or group name, or a tag as key=value.",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "web-1, i-0abc…, team=data"}),
     )
     account = forms.ChoiceField(required=False)
     region = forms.ChoiceField(required=False)
+    kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *Resource.Kind.choices])
     state = forms.ChoiceField(required=False, choices=[("", "Any state")] + [(s, s) for s in INSTANCE_STATES])
     schedule = forms.ChoiceField(required=False)
 
@@ -207,6 +208,10 @@ class ScheduleForm(RefuseTooLongText, forms.Form):
     stop_new_instances = forms.BooleanField(
         required=False, initial=True, help_text=Schedule._meta.get_field("stop_new_instances").help_text
     )
+    asg_mode = forms.ChoiceField(
+        label="Auto Scaling groups", choices=Schedule.AsgMode.choices, initial=Schedule.AsgMode.SCALE, required=False,
+        help_text=Schedule._meta.get_field("asg_mode").help_text,
+    )
 
     def __init__(self, *args: Any, tagged: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -283,6 +288,7 @@ def schedule_spec(form: ScheduleForm, periods: forms.BaseFormSet) -> dict[str, A
         "retain_running": data["retain_running"],
         "stop_new_instances": data["stop_new_instances"],
         "override_status": data.get("override_status") or None,
+        "asg_mode": data.get("asg_mode") or Schedule.AsgMode.SCALE,
         "periods": [
             p.to_spec() for p in periods.forms
             if p.cleaned_data and not p.cleaned_data.get("DELETE") and not p.is_blank

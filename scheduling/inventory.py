@@ -1,7 +1,8 @@
 """Inventory: what machines an account has, kept in `Resource` rows.
 
-One paginated DescribeInstances per region (1,000 per page, AWS's maximum),
-upserted with one statement per page. Machines that disappear are marked gone,
+One paginated describe per kind per region (scheduling.kinds: EC2 instances,
+RDS databases and clusters, Auto Scaling groups), upserted with one statement
+per page. Machines that disappear are marked gone,
 never deleted, so their parking history stays.
 """
 
@@ -14,44 +15,101 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from scheduling import kinds
 from scheduling.models import Resource
 from tenants import aws
+from tenants.audit import audit_record
 from tenants.models import CloudAccount
 
-DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5..1000
-ASG_TAG = "aws:autoscaling:groupName"
+DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5..1000 (RDS and Auto Scaling take 100)
+ASG_TAG = kinds.ASG_MEMBER_TAG
 UPSERT_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
-    "schedule_tag", "last_seen_at", "gone_at",
+    "engine", "refusal", "min_size", "desired_size", "max_size", "details",
+    "schedule_tag", "last_seen_at", "gone_at", "parked_at",
     "failures", "last_failure", "retry_after",
 ]
+KIND_DEFAULTS: dict[str, Any] = {
+    "instance_type": "", "launch_time": None, "asg_name": "", "engine": "",
+    "min_size": None, "desired_size": None, "max_size": None, "details": {},
+}
 
 
 def describe_pages(ec2: Any) -> Iterator[list[dict[str, Any]]]:
-    """Instances page by page (flattened out of their reservations)."""
-    paginator = ec2.get_paginator("describe_instances")
-    for page in paginator.paginate(PaginationConfig={"PageSize": DESCRIBE_PAGE_SIZE}):
-        yield [instance for reservation in page.get("Reservations", []) for instance in reservation.get("Instances", [])]
+    """EC2 instances page by page (flattened out of their reservations)."""
+    return kinds.describe_pages(kinds.EC2, ec2, page_size=DESCRIBE_PAGE_SIZE)
 
 
-def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
-    tags = {t["Key"]: t["Value"] for t in instance.get("Tags", []) or []}
-    state = instance.get("State", {}).get("Name", "")
-    schedule_tag = tags.get(tag_key, "")[:256]
-    if resource.failures and (state != resource.state or schedule_tag != resource.schedule_tag):
+def _apply(resource: Resource, found: kinds.Seen, *, tag_key: str, now: dt.datetime) -> None:
+    schedule_tag = found.tags.get(tag_key, "")[:256]
+    if resource.failures and (found.state != resource.state or schedule_tag != resource.schedule_tag):
         # A machine that backs off after failures is tried again as soon as
         # something about it changes.
         resource.failures, resource.last_failure, resource.retry_after = 0, "", None
-    resource.kind = Resource.Kind.EC2_INSTANCE
-    resource.name = tags.get("Name", "")[:256]
-    resource.tags = tags
-    resource.state = state
-    resource.instance_type = instance.get("InstanceType", "")
-    resource.launch_time = instance.get("LaunchTime")
-    resource.asg_name = tags.get(ASG_TAG, "")
+    resource.kind = found.kind
+    resource.name = found.tags.get("Name", "")[:256]
+    resource.tags = found.tags
+    resource.state = found.state
+    for name, value in (KIND_DEFAULTS | found.fields).items():
+        setattr(resource, name, value[:64] if name == "engine" else (value[:255] if name == "asg_name" else value))
+    resource.instance_type = resource.instance_type[:32]
+    refusal = found.refusal
+    if found.kind == kinds.ASG and found.state == "stopped" and "Launch" not in resource.details.get("suspended", []):
+        stored = resource.saved_sizes or kinds.sizes_from_tag(found.tags.get(kinds.SIZES_TAG, ""))
+        if not stored or not stored.get("max"):
+            refusal = (f"at 0/0/0 with no sizes stored by Parkway (database or {kinds.SIZES_TAG} tag): "
+                       "set its sizes by hand once; Parkway then parks and restores it")
+        elif not resource.saved_sizes:
+            resource.saved_sizes = stored  # our row was lost; the group's tag remembers
+    resource.refusal = refusal[:300]
+    if (
+        resource.parked_at is not None
+        and found.state in ("running", "pending")
+        and now - resource.parked_at < dt.timedelta(days=kinds.AUTO_RESTART_DAYS) - dt.timedelta(hours=1)
+    ):
+        # Started before AWS's 7 days were up: a person did it, and Parkway no
+        # longer holds it stopped (an AWS restart is only told after 7 days).
+        resource.parked_at = None
     resource.schedule_tag = schedule_tag
     resource.last_seen_at = now
     resource.gone_at = None
+
+
+def _apply_instance(resource: Resource, instance: dict[str, Any], *, tag_key: str, now: dt.datetime) -> None:
+    _apply(resource, kinds.seen(kinds.EC2, instance), tag_key=tag_key, now=now)
+
+
+def kinds_to_describe(account: CloudAccount) -> list[str]:
+    """Every kind, except those whose describe the role was refused: that gap
+    is reported once (CloudAccount.kind_access) and not asked again every
+    tick; the connection test asks again."""
+    access = account.kind_access or {}
+    return [
+        kind for kind in kinds.KINDS
+        if kind == kinds.EC2 or kinds.DESCRIBE_ACTION[kind] not in access.get(kinds.SERVICE[kind], {}).get("missing", [])
+    ]
+
+
+def kind_access_refused(*, account: CloudAccount, kind: str, error: aws.AwsError) -> None:
+    """A describe was refused: say once, on the account, what is missing
+    (the other kinds go on). Audited when it is new."""
+    service = kinds.SERVICE[kind]
+    action = kinds.DESCRIBE_ACTION[kind]
+    access = dict(account.kind_access or {})
+    entry = dict(access.get(service) or {})
+    missing = sorted(set(entry.get("missing", [])) | {action})
+    if entry.get("level") == "none" and action in entry.get("missing", []):
+        return
+    known = entry.get("level") == "none"
+    access[service] = {"level": "none", "missing": missing}
+    account.kind_access = access
+    CloudAccount.objects.filter(pk=account.pk).update(kind_access=access)
+    if known:
+        return  # the service's gap was reported already
+    audit_record(
+        action="account.permission_missing", actor="system", account=account,
+        details={"kind": kind, "missing": missing, "message": error.message},
+    )
 
 
 def inventory_sync(
@@ -64,44 +122,66 @@ def inventory_sync(
 ) -> list[Resource]:
     """Refresh the account's resources from AWS; returns those seen now.
 
+    One paginated describe per kind per region, upserted per page. A kind
+    whose describe the role is refused (RDS, Auto Scaling) is reported once
+    on the account and left out; its resources are neither returned (so not
+    planned) nor marked gone.
     With `write=False` nothing is stored (dry runs): the returned objects are
     the stored rows updated in memory, plus unsaved new ones.
-    Raises AwsError (translated) when AWS refuses. `heartbeat` runs after
-    each page (parking renews its lease there).
+    Raises AwsError (translated) when AWS refuses EC2 or the account as a
+    whole. `heartbeat` runs after each page (parking renews its lease there).
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
     tag_key = settings.PARKWAY_SCHEDULE_TAG
-    existing = {(r.region, r.resource_id): r for r in Resource.objects.filter(account=account)}
+    existing = {(r.region, r.kind, r.resource_id): r for r in Resource.objects.filter(account=account)}
     seen: list[Resource] = []
+    described = kinds_to_describe(account)
     for region in account.regions:
-        ec2 = aws.client(session, "ec2", region)
-        try:
-            for instances in describe_pages(ec2):
-                page: list[Resource] = []
-                for instance in instances:
-                    key = (region, instance["InstanceId"])
-                    resource = existing.get(key)
-                    if resource is None:
-                        resource = Resource(account=account, region=region, resource_id=instance["InstanceId"], first_seen_at=now)
-                        existing[key] = resource
-                    _apply_instance(resource, instance, tag_key=tag_key, now=now)
-                    page.append(resource)
-                if write and page:
-                    Resource.objects.bulk_create(
-                        page,
-                        update_conflicts=True,
-                        unique_fields=["account", "region", "resource_id"],
-                        update_fields=UPSERT_FIELDS,
-                    )
-                seen.extend(page)
-                if heartbeat is not None:
-                    heartbeat()
-        except aws.AWS_ERRORS as exc:
-            raise aws.translate_error(exc) from exc
-        if write:
-            # Only after the region's describe completed: a failed page never marks machines gone.
-            Resource.objects.filter(account=account, region=region, gone_at__isnull=True, last_seen_at__lt=now).update(gone_at=now)
+        for kind in list(described):
+            client = aws.client(session, kinds.SERVICE[kind], region)
+            try:
+                for items in kinds.describe_pages(kind, client, page_size=DESCRIBE_PAGE_SIZE):
+                    page: list[Resource] = []
+                    for item in items:
+                        found = kinds.seen(kind, item)
+                        key = (region, kind, found.resource_id)
+                        resource = existing.get(key)
+                        if resource is None:
+                            resource = Resource(account=account, region=region, resource_id=found.resource_id, first_seen_at=now)
+                            existing[key] = resource
+                        _apply(resource, found, tag_key=tag_key, now=now)
+                        page.append(resource)
+                    if write and page:
+                        Resource.objects.bulk_create(
+                            page,
+                            update_conflicts=True,
+                            unique_fields=["account", "region", "kind", "resource_id"],
+                            update_fields=UPSERT_FIELDS + ["saved_sizes"],
+                        )
+                    seen.extend(page)
+                    if heartbeat is not None:
+                        heartbeat()
+            except aws.AWS_ERRORS as exc:
+                error = aws.translate_error(exc)
+                if kind == kinds.EC2 or error.code not in aws.DENIED_CODES or error.operation == "AssumeRole":
+                    raise error from exc
+                described.remove(kind)
+                if write:
+                    kind_access_refused(account=account, kind=kind, error=error)
+                continue
+            except aws.AwsError as error:
+                if kind == kinds.EC2 or error.code not in aws.DENIED_CODES or error.operation == "AssumeRole":
+                    raise
+                described.remove(kind)
+                if write:
+                    kind_access_refused(account=account, kind=kind, error=error)
+                continue
+            if write:
+                # Only after the kind's describe completed: a failed page never marks resources gone.
+                Resource.objects.filter(
+                    account=account, region=region, kind=kind, gone_at__isnull=True, last_seen_at__lt=now
+                ).update(gone_at=now)
     return seen
 
 

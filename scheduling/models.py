@@ -53,6 +53,10 @@ def schedule_error_as_validation_error(exc: ScheduleError, *, period_fields: boo
 
 
 class Schedule(models.Model):
+    class AsgMode(models.TextChoices):
+        SCALE = "scale", "Scale to zero (sizes stored, restored exactly)"
+        SUSPEND = "suspend", "Suspend processes and stop the instances"
+
     class Override(models.TextChoices):
         NONE = "", "None (follow the periods)"
         RUNNING = "running", "Always running"
@@ -69,6 +73,13 @@ class Schedule(models.Model):
     )
     stop_new_instances = models.BooleanField(default=True, help_text="Stop a machine first seen outside its period.")
     override_status = models.CharField(max_length=10, choices=Override.choices, blank=True, default="")
+    # How its Auto Scaling groups are parked (scheduling.kinds): scaled to
+    # 0/0/0 and restored to their stored sizes, or their processes suspended
+    # and their instances stopped (disks kept, nothing replaced).
+    asg_mode = models.CharField(
+        "Auto Scaling groups", max_length=10, choices=AsgMode.choices, default=AsgMode.SCALE, blank=True,
+        help_text="How groups following this schedule are parked.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -103,7 +114,7 @@ class Schedule(models.Model):
             "stop_new_instances": self.stop_new_instances,
             "override_status": self.override_status or None,
             "periods": [p.to_spec() for p in periods],
-        }
+        } | ({"asg_mode": self.asg_mode} if self.asg_mode == self.AsgMode.SUSPEND else {})
 
     def compiled(self) -> CompiledSchedule:
         return compile_spec(self.to_spec())
@@ -121,6 +132,7 @@ class Schedule(models.Model):
             retain_running=bool(spec.get("retain_running", False)),
             stop_new_instances=bool(spec.get("stop_new_instances", True)),
             override_status=(spec.get("override_status") or "").lower(),
+            asg_mode=spec.get("asg_mode") or cls.AsgMode.SCALE,
         )
         periods = [Period.from_spec(p) for p in spec.get("periods") or []]
         return schedule, periods
@@ -207,6 +219,9 @@ class Resource(models.Model):
 
     class Kind(models.TextChoices):
         EC2_INSTANCE = "ec2_instance", "EC2 instance"
+        RDS_INSTANCE = "rds_instance", "RDS database"
+        RDS_CLUSTER = "rds_cluster", "RDS / Aurora cluster"
+        AUTOSCALING_GROUP = "autoscaling_group", "Auto Scaling group"
 
     class Source(models.TextChoices):
         EXPLICIT = "explicit", "Set on the resource"
@@ -216,11 +231,29 @@ class Resource(models.Model):
     account = models.ForeignKey("tenants.CloudAccount", on_delete=models.CASCADE, related_name="resources")
     region = models.CharField(max_length=32)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.EC2_INSTANCE)
-    resource_id = models.CharField("resource ID", max_length=64)
+    # An instance ID, a DB instance or cluster identifier, or a group name (up to 255).
+    resource_id = models.CharField("resource ID", max_length=255)
     name = models.CharField(max_length=256, blank=True)
     tags = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=20, blank=True)
+    # EC2 instance type, or DB instance class (db.r6g.large).
     instance_type = models.CharField(max_length=32, blank=True)
+    engine = models.CharField(max_length=64, blank=True, help_text="RDS engine (postgres, aurora-mysql…).")
+    # Why Parkway never starts or stops it itself (a cluster member, a read
+    # replica, an engine AWS cannot stop…), from the inventory; "" = parkable.
+    refusal = models.CharField("cannot be parked", max_length=300, blank=True)
+    # Auto Scaling groups: their sizes now, and the sizes Parkway stored when
+    # it scaled the group to zero (also kept as a tag on the group).
+    min_size = models.PositiveIntegerField(null=True, blank=True)
+    desired_size = models.PositiveIntegerField(null=True, blank=True)
+    max_size = models.PositiveIntegerField(null=True, blank=True)
+    saved_sizes = models.JSONField(null=True, blank=True)
+    # Kind-specific facts only shown, never filtered on (cluster, replica
+    # source, Multi-AZ, group members, suspended processes, AWS's own status).
+    details = models.JSONField(default=dict, blank=True)
+    # When Parkway's stop of it succeeded (None once started): AWS starts a
+    # database stopped for 7 days by itself, which is told apart from a person's start by it.
+    parked_at = models.DateTimeField(null=True, blank=True)
     launch_time = models.DateTimeField(null=True, blank=True)
     asg_name = models.CharField("Auto Scaling group", max_length=255, blank=True)
     # Explicit assignment (admin, self-service) wins over the schedule tag.
@@ -247,12 +280,27 @@ class Resource(models.Model):
     class Meta:
         ordering = ["account", "region", "resource_id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "region", "resource_id"], name="resource_unique_per_account_region"),
+            # An Auto Scaling group and a database may share a name: the kind is part of the key.
+            models.UniqueConstraint(
+                fields=["account", "region", "kind", "resource_id"], name="resource_unique_per_account_region_kind"
+            ),
         ]
         indexes = [models.Index(fields=["account", "gone_at"])]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.resource_id})" if self.name else self.resource_id
+
+    @property
+    def sizes_label(self) -> str:
+        """"1/2/4" (min/desired/max) for a group; "" otherwise."""
+        if self.kind != self.Kind.AUTOSCALING_GROUP or self.min_size is None:
+            return ""
+        return f"{self.min_size}/{self.desired_size}/{self.max_size}"
+
+    @property
+    def saved_sizes_label(self) -> str:
+        sizes = self.saved_sizes or {}
+        return f"{sizes['min']}/{sizes['desired']}/{sizes['max']}" if {"min", "desired", "max"} <= set(sizes) else ""
 
     def may_follow(self, schedule: Schedule | None) -> bool:
         """Its tenant's own schedules and global templates; never another tenant's."""

@@ -1,5 +1,8 @@
 """One parking tick for one account: lease, inventory, reconcile, plan, act, record.
 
+Every kind (EC2 instances, RDS databases and clusters, Auto Scaling groups)
+goes through the same steps; only the AWS calls differ (scheduling.executor).
+
 The worker's task and `manage.py run_parking` both call `park_account`, so
 what an operator runs by hand is exactly what the cluster runs. The number of
 database queries per account does not grow with its machines: inventory is
@@ -99,7 +102,7 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             decisions = _plan(account, resources, schedules, at, now=now)
             result.decisions = decisions
             if lease is not None:
-                _execute_and_record(account, session, decisions, run_now, lease, result)
+                _execute_and_record(account, session, schedules, decisions, run_now, lease, result)
             else:
                 result.planned = sum(1 for _, d in decisions if d.action in (planner.START, planner.STOP))
                 result.skipped = sum(1 for _, d in decisions if d.action == planner.SKIP)
@@ -151,23 +154,30 @@ def _plan(
 def _execute_and_record(
     account: CloudAccount,
     session: Any,
+    schedules: ScheduleBook,
     decisions: list[tuple[Resource, planner.Decision]],
     run_now: Callable[[], ParkingRun],
     lease: leases.Lease,
     result: AccountResult,
 ) -> None:
-    batches: dict[tuple[str, str], list[recording.Intent]] = defaultdict(list)
+    # One batch per (region, kind, action): EC2 in calls of up to 1,000
+    # machines, databases and groups one call (or two) each (scheduling.executor).
+    batches: dict[tuple[str, str, str], list[recording.Intent]] = defaultdict(list)
     for resource, decision in decisions:
         if decision.action in (planner.START, planner.STOP):
-            batches[(resource.region, decision.action)].append(recording.Intent(
-                resource=resource, reason=decision.reason, desired=decision.desired_state, retained=decision.retained_running
+            schedule = schedules.schedule_of(resource)
+            batches[(resource.region, resource.kind, decision.action)].append(recording.Intent(
+                resource=resource, reason=decision.reason, desired=decision.desired_state,
+                retained=decision.retained_running,
+                mode="suspend" if schedule is not None and schedule.asg_mode == "suspend" else "scale",
             ))
     result.planned = sum(len(v) for v in batches.values())
-    clients: dict[str, Any] = {}
     # Each batch is recorded as soon as AWS answers it (recording.act_and_record).
-    for (region, action), intents in sorted(batches.items()):
-        ec2 = clients.get(region) or clients.setdefault(region, aws.client(session, "ec2", region))
-        batch = recording.act_and_record(run=run_now(), lease=lease, ec2=ec2, action=action, intents=intents)
+    for (region, kind, action), intents in sorted(batches.items()):
+        batch = recording.act_and_record(
+            run=run_now(), lease=lease, action=action, intents=intents,
+            clients=lambda service, region=region: aws.client(session, service, region),
+        )
         result.succeeded += batch.succeeded
         result.failed += batch.failed
         result.unconfirmed += batch.unconfirmed

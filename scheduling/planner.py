@@ -11,7 +11,10 @@ decide what to do and why. The rules follow AWS Instance Scheduler:
   was already running when its period began is left running at its end.
 * `running` → start when enforced or on a transition; a failed start keeps the
   old stored state, so it is retried next tick.
-* Never act on Auto Scaling members, machines in transition or terminated ones.
+* Never act on Auto Scaling members, machines in transition or terminated ones,
+  nor on what AWS cannot stop (`refusal`: a cluster member, a read replica…).
+* A database AWS restarted by itself after 7 days stopped is stopped again,
+  enforced or not (it is not a person's start).
 * Manual starts/stops between transitions are respected unless enforced.
 * An active override (snooze) beats the schedule and is enforced.
 """
@@ -29,6 +32,7 @@ RUNNING, STOPPED, ANY = "running", "stopped", "any"
 START, STOP, SKIP = "start", "stop", "skip"
 # Decisions people ask about most; the resolver adds when and until when.
 MANUAL_START, MANUAL_STOP = "manual_start", "manual_stop"
+AUTO_RESTART = "auto_restart"
 
 # Heading where we want them: nothing to do. Heading elsewhere: wait a tick.
 RUNNING_STATES = frozenset({"running", "pending"})
@@ -58,6 +62,10 @@ class ResourceView:
     retry_after: dt.datetime | None = None
     failures: int = 0
     last_failure: str = ""
+    # Why it is never started or stopped by Parkway ("" = it may be).
+    refusal: str = ""
+    # A database Parkway stopped that runs again after AWS's 7-day limit: AWS's start, not a person's.
+    auto_restarted: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,8 @@ def _decide(
             # Already running when its period began: someone started it early.
             retained = r.retained_running or (transition and not first_seen and r.state == "running")
             return decide(None, f"{why}: running, as wanted", desired, retained)
+        if r.refusal:
+            return _act(r, START, desired, why, retained=False, now=now)
         if not (enforced or transition):
             return decide(None, f"{why}: stopped by hand during its running period; the schedule is not enforced, "
                                 "so it stays stopped until the next transition", r.desired_state, r.retained_running,
@@ -172,8 +182,13 @@ def _decide(
     # desired == STOPPED
     if r.state in STOPPED_STATES:
         return decide(None, f"{why}: stopped, as wanted", desired, False)
+    if r.refusal:
+        return _act(r, STOP, desired, why, retained=False, now=now)
     if first_seen and not enforced and not stop_new:
         return decide(None, f"{why}: first seen outside its period; stop_new_instances is off", desired, False)
+    if r.auto_restarted and not transition:
+        return _act(r, STOP, desired, f"{why}: AWS restarted it after 7 days stopped; stopped again",
+                    retained=False, now=now, code=AUTO_RESTART)
     if not (enforced or transition):
         return decide(None, f"{why}: started by hand outside its running period; the schedule is not enforced, "
                             "so it stays running until the next transition", r.desired_state, r.retained_running,
@@ -184,11 +199,15 @@ def _decide(
     return _act(r, STOP, desired, f"{why}: {label}", retained=False, now=now)
 
 
-def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: bool, now: dt.datetime) -> Decision:
+def _act(
+    r: ResourceView, action: str, desired: str, reason: str, *, retained: bool, now: dt.datetime, code: str = ""
+) -> Decision:
     def skip(why: str, new_desired: str, new_retained: bool) -> Decision:
         changes = (new_desired, new_retained) != (r.desired_state, r.retained_running)
         return Decision(r.key, SKIP, why[:300], new_desired, new_retained, wanted=desired, changes=changes)
 
+    if r.refusal:
+        return skip(r.refusal, desired, retained)
     if r.asg_name:
         # Stopping an Auto Scaling member makes the group replace it.
         return skip(f"part of Auto Scaling group {r.asg_name}: never parked one by one", desired, retained)
@@ -202,4 +221,4 @@ def _act(r: ResourceView, action: str, desired: str, reason: str, *, retained: b
             f"backing off after {r.failures} failed {action}(s) ({r.last_failure}); "
             f"next try after {format_when(r.retry_after)}", r.desired_state, r.retained_running,
         )
-    return Decision(r.key, action, reason, desired, retained, wanted=desired)
+    return Decision(r.key, action, reason, desired, retained, wanted=desired, code=code)

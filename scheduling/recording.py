@@ -1,4 +1,4 @@
-"""Acting on machines and recording it, so that nothing is done twice or done unrecorded.
+"""Acting on resources (EC2 instances, databases, clusters, Auto Scaling groups) and recording it, so that nothing is done twice or done unrecorded.
 
 Every start/stop, from a tick or from a person ("Park now"), goes through
 `act_and_record`, a write-ahead log in three steps per batch:
@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from portal.zones import format_when
-from scheduling import executor, leases
+from scheduling import executor, kinds, leases
 from scheduling.models import ParkingAction, ParkingRun, Resource
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class Intent:
     reason: str
     desired: str | None = None
     retained: bool = False
+    # How an Auto Scaling group is parked (its schedule's asg_mode): "scale" or "suspend".
+    mode: str = "scale"
 
 
 @dataclass
@@ -76,18 +78,32 @@ def act_and_record(
     *,
     run: ParkingRun,
     lease: leases.Lease,
-    ec2: Any,
     action: str,
     intents: Sequence[Intent],
+    ec2: Any = None,
+    clients: Callable[[str], Any] | None = None,
 ) -> BatchResult:
-    """Start or stop `intents` (one region of one account) and record every outcome.
+    """Start or stop `intents` (one kind in one region of one account) and
+    record every outcome. `clients(service)` gives the region's AWS clients
+    (`ec2` alone serves EC2 instances).
 
     Raises leases.LeaseLost before acting when the lease is gone; executor's
     AccountFailure after recording the batch as failed."""
     result = BatchResult()
     if not intents:
         return result
+    kind = intents[0].resource.kind
+    if any(i.resource.kind != kind for i in intents):
+        raise ValueError("one batch acts on one kind of resource")
+    if clients is None:
+        clients = lambda service: ec2  # noqa: E731
     leases.lease_renew(lease)
+    targets = _targets(kind, action, intents)
+    sized = [i.resource for i in intents if kind == kinds.ASG and action == "stop" and i.mode == "scale"]
+    if sized:
+        # Stored ahead of the call: the sizes to restore are never only in
+        # AWS's memory of a group we emptied (the group's tag keeps them too).
+        Resource.objects.bulk_update(sized, ["saved_sizes"])
     pending = ParkingAction.objects.bulk_create(
         [
             ParkingAction(
@@ -97,8 +113,12 @@ def act_and_record(
         ]
     )
     ids = [i.resource.resource_id for i in intents]
+    renew = lambda: leases.lease_renew(lease)  # noqa: E731
     try:
-        outcomes = executor.execute(ec2, action, ids, before_call=lambda: leases.lease_renew(lease))
+        if kind == kinds.EC2:
+            outcomes = executor.execute(clients("ec2"), action, ids, before_call=renew)
+        else:
+            outcomes = executor.execute_kind(kind, clients, action, targets, before_call=renew)
     except executor.Interrupted as exc:
         # Lease lost between two calls of a bisection: what AWS answered is
         # recorded; the rest was never sent.
@@ -114,6 +134,26 @@ def act_and_record(
         _settle(intents, pending, {i: failed for i in ids}, lease)
         raise
     return _settle(intents, pending, outcomes, lease)
+
+
+def _targets(kind: str, action: str, intents: Sequence[Intent]) -> list[executor.Target]:
+    """What the executor needs per resource; for a group being scaled to
+    zero, its sizes now become the sizes to restore (set on the rows here,
+    stored ahead of the call by act_and_record)."""
+    targets = []
+    for intent in intents:
+        r = intent.resource
+        details = r.details or {}
+        sizes = r.saved_sizes
+        if kind == kinds.ASG and action == "stop" and intent.mode == "scale" and r.max_size:
+            sizes = {"min": r.min_size or 0, "desired": r.desired_size or 0, "max": r.max_size}
+            r.saved_sizes = sizes
+        targets.append(executor.Target(
+            resource_id=r.resource_id, sizes=sizes, mode=intent.mode,
+            members=tuple(details.get("members", [])) if kind == kinds.ASG else (),
+            suspended="Launch" in details.get("suspended", []),
+        ))
+    return targets
 
 
 def _settle(
@@ -137,6 +177,7 @@ def _settle(
     failed_actions: list[ParkingAction] = []
     state_updates: dict[tuple[str, str | None, bool], list[int]] = defaultdict(list)
     backoffs: list[Resource] = []
+    resized: list[Resource] = []
     for intent, record in zip(intents, pending, strict=True):
         resource = intent.resource
         outcome = outcomes[resource.resource_id]
@@ -151,6 +192,16 @@ def _settle(
             new_state = outcome.new_state or ("stopping" if record.action == "stop" else "pending")
             resource.state = new_state
             state_updates[(new_state, intent.desired, intent.retained)].append(resource.pk)
+            if resource.kind == kinds.ASG:
+                sizes = resource.saved_sizes
+                if record.action == "stop" and intent.mode == "scale":
+                    resource.min_size = resource.desired_size = resource.max_size = 0
+                    resized.append(resource)
+                elif record.action == "start" and sizes and "Launch" not in (resource.details or {}).get("suspended", []):
+                    # Restored exactly; the sizes are AWS's again (the tag stays, harmless).
+                    resource.min_size, resource.desired_size, resource.max_size = sizes["min"], sizes["desired"], sizes["max"]
+                    resource.saved_sizes = None
+                    resized.append(resource)
             continue
         result.failed += 1
         record.outcome = ParkingAction.Outcome.FAILED
@@ -173,15 +224,20 @@ def _settle(
             failed_actions = [a for a in failed_actions if a.pk in still_pending]
             state_updates.clear()
             backoffs.clear()
+            resized.clear()
         if succeeded_pks:
             ParkingAction.objects.filter(pk__in=succeeded_pks).update(outcome=ParkingAction.Outcome.SUCCEEDED, settled_at=now)
         if failed_actions:
             ParkingAction.objects.bulk_update(failed_actions, ["outcome", "error_code", "error_message", "settled_at"])
         for (state, desired, retained), pks in state_updates.items():
             fields: dict[str, Any] = {"state": state, "failures": 0, "last_failure": "", "retry_after": None}
+            # Since when Parkway holds it stopped: AWS's own restart of a database after 7 days is told by it.
+            fields["parked_at"] = now if state in STOPPED_STATES else None
             if desired is not None:
                 fields.update(desired_state=desired, retained_running=retained)
             Resource.objects.filter(pk__in=pks).update(**fields)
+        if resized:
+            Resource.objects.bulk_update(resized, ["min_size", "desired_size", "max_size", "saved_sizes"])
         if backoffs:
             Resource.objects.bulk_update(backoffs, ["failures", "last_failure", "retry_after"])
     if not holder:
@@ -243,7 +299,8 @@ def unsettled_reconcile(
         for desired, pks in reached_by_target.items():
             # The decision was carried out: store it, so it is not taken again.
             Resource.objects.filter(pk__in=pks).update(
-                desired_state=desired, retained_running=False, failures=0, last_failure="", retry_after=None
+                desired_state=desired, retained_running=False, failures=0, last_failure="", retry_after=None,
+                parked_at=now if desired == "stopped" else None,
             )
             for pk in pks:
                 if pk in fresh:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Q
 
 from portal.zones import format_when
-from scheduling import planner
+from scheduling import kinds, planner
 from scheduling.models import Override, Resource, Schedule
 from scheduling.periods import ScheduleError
 from scheduling.periods.engine import CompiledSchedule, cached_compile
@@ -90,6 +90,7 @@ class Explanation:
     def as_json(self) -> dict[str, Any]:
         return {
             "resource_id": self.resource.resource_id,
+            "kind": self.resource.kind,
             "region": self.resource.region,
             "state": self.resource.state,
             "schedule": self.schedule.name if self.schedule is not None else None,
@@ -156,6 +157,18 @@ def active_overrides(resource_pks: Iterable[int], *, at: dt.datetime) -> dict[in
     return found
 
 
+def auto_restarted(resource: Resource, *, now: dt.datetime) -> bool:
+    """A database or cluster Parkway stopped that runs again once AWS's 7 days
+    are up: AWS started it, not a person (whose start is respected)."""
+    return (
+        resource.kind in (kinds.RDS_INSTANCE, kinds.RDS_CLUSTER)
+        and resource.parked_at is not None
+        and resource.desired_state == planner.STOPPED
+        and resource.state in planner.RUNNING_STATES
+        and now - resource.parked_at >= dt.timedelta(days=kinds.AUTO_RESTART_DAYS) - dt.timedelta(hours=1)
+    )
+
+
 def _compiled(schedule: Schedule, cache: dict[int, CompiledSchedule | None]) -> CompiledSchedule | None:
     if schedule.pk not in cache:
         try:
@@ -207,6 +220,7 @@ def explain(
             key=index, state=resource.state, desired_state=resource.desired_state,
             retained_running=resource.retained_running, schedule=key, asg_name=resource.asg_name,
             retry_after=resource.retry_after, failures=resource.failures, last_failure=resource.last_failure,
+            refusal=resource.refusal, auto_restarted=auto_restarted(resource, now=now or at),
         ))
     decisions = planner.explain(views, rules, override_views, at, now=now)
     explanations = []
@@ -246,6 +260,8 @@ def _reason(
     if schedule is None and decision.wanted is None:
         if resource.schedule_tag and resource.schedule_id is None:
             return f"its tag names a schedule '{resource.schedule_tag}' that does not exist"
+        if resource.refusal:
+            return f"not scheduled; and {resource.refusal}"
         return "not scheduled: no schedule assigned and no schedule tag"
     if schedule is not None and program is None and decision.wanted is None:
         return f"schedule {schedule.name} is invalid: its machines are left alone"
@@ -304,7 +320,8 @@ def act_now_preview(resources: Iterable[Resource], *, action: str, at: dt.dateti
     copies = []
     for resource in resources:
         copy = _copy(resource)
-        if copy.state not in planner.NEVER_ACT:
+        if copy.state not in planner.NEVER_ACT and not copy.refusal:
+            # A refused one (a replica, a cluster member…) is not acted on: it stays as it is.
             copy.state = after
         copies.append(copy)
     return resources_explain(copies, at=at)

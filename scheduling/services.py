@@ -25,7 +25,7 @@ from tenants.permissions import OPERATE, require
 # Copied onto an existing schedule on update; everything else (pk, tenant,
 # created_at) stays, so resources that point at it keep pointing at it. The name
 # changes only through schedule_save (a rename); import goes by name.
-_UPDATABLE_FIELDS = ("description", "timezone", "enforced", "retain_running", "stop_new_instances", "override_status")
+_UPDATABLE_FIELDS = ("description", "timezone", "enforced", "retain_running", "stop_new_instances", "override_status", "asg_mode")
 
 NO_PERIODS = (
     "A schedule needs at least one period, or an override (always running or always stopped): "

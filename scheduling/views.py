@@ -115,6 +115,8 @@ def filter_resources(resources: QuerySet[Resource], data: dict[str, str], schedu
         resources = resources.filter(account_id=data["account"])
     if data.get("region"):
         resources = resources.filter(region=data["region"])
+    if data.get("kind"):
+        resources = resources.filter(kind=data["kind"])
     if data.get("state"):
         resources = resources.filter(state=data["state"])
     wanted = data.get("schedule")

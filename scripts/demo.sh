@@ -83,7 +83,8 @@ pids+=($!)
 echo
 echo "Parkway demo: http://127.0.0.1:$WEB_PORT/admin/  (AWS stand-in on $AWS_ENDPOINT_URL)"
 echo "In admin, select the three accounts and run \"Test connection\"."
-echo "Watch Parking runs: within ~3 minutes Acme's us-east-1 machines are parked, within ~5 Globex's are started"
+echo "Watch Parking runs: within ~3 minutes Acme's us-east-1 machines, its database acme-orders, its Aurora cluster"
+echo "acme-analytics and its Auto Scaling group acme-web (to 0/0/0) are parked; within ~5 Globex's machines are started"
 echo "(worker log: $DEMO_DIR/worker.log). Ctrl-C stops everything."
 echo
 echo "manage.py against this demo, from another terminal in $PWD:"

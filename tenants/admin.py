@@ -243,7 +243,7 @@ class CloudAccountAdmin(ParkwayModelAdmin):
     search_fields = ("account_id", "name", "tenant__name", "tenant__slug")
     readonly_fields = (
         "tenant", "account_id", "partition", "parking_state", "claimed_at", "last_verified_at", "last_error",
-        "last_parking_run", "created_at",
+        "kind_access_display", "last_parking_run", "created_at",
     )
     inlines = (CredentialInline,)
     actions = ("test_connection", "migrate_to_role", "email_migration_instructions")
@@ -263,8 +263,12 @@ class CloudAccountAdmin(ParkwayModelAdmin):
             return ("tenant", "account_id", "name", "regions", "role_arn")
         return (
             "tenant", "account_id", "partition", "name", "regions", "status", "parking_state", "claimed_at",
-            "last_verified_at", "last_error", "last_parking_run", "created_at",
+            "last_verified_at", "last_error", "kind_access_display", "last_parking_run", "created_at",
         )
+
+    @admin.display(description="what the role allows")
+    def kind_access_display(self, obj: CloudAccount) -> str:
+        return obj.kind_access_text or "not tested since RDS and Auto Scaling were added"
 
     @admin.display(description="status", ordering="status")
     def status_column(self, obj: CloudAccount) -> str:

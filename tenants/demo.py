@@ -88,3 +88,89 @@ def seed_instances(
     if state == "stopped" and ids:
         ec2.stop_instances(InstanceIds=ids)
     return ids
+
+
+def _tag_list(tags: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+
+
+def seed_database(
+    account_id: str,
+    region: str,
+    identifier: str,
+    *,
+    engine: str = "postgres",
+    instance_class: str = "db.t3.medium",
+    tags: dict[str, str] | None = None,
+    cluster: str | None = None,
+    replica_of: str | None = None,
+    multi_az: bool = False,
+) -> str:
+    """An RDS DB instance: standalone, a member of `cluster`, or a read replica of `replica_of`."""
+    rds = account_client("rds", account_id, region)
+    if replica_of:
+        rds.create_db_instance_read_replica(
+            DBInstanceIdentifier=identifier, SourceDBInstanceIdentifier=replica_of, DBInstanceClass=instance_class,
+            Tags=_tag_list(tags),
+        )
+        return identifier
+    params: dict[str, Any] = {
+        "DBInstanceIdentifier": identifier, "Engine": engine, "DBInstanceClass": instance_class, "Tags": _tag_list(tags),
+    }
+    if cluster:
+        params["DBClusterIdentifier"] = cluster
+    else:
+        params |= {"AllocatedStorage": 20, "MasterUsername": "parkway", "MasterUserPassword": "demo-password-1", "MultiAZ": multi_az}
+    rds.create_db_instance(**params)
+    return identifier
+
+
+def seed_cluster(
+    account_id: str,
+    region: str,
+    identifier: str,
+    *,
+    engine: str = "aurora-postgresql",
+    members: int = 2,
+    tags: dict[str, str] | None = None,
+    member_tags: dict[str, str] | None = None,
+) -> list[str]:
+    """An Aurora cluster with `members` instances; returns the members' identifiers."""
+    rds = account_client("rds", account_id, region)
+    rds.create_db_cluster(
+        DBClusterIdentifier=identifier, Engine=engine, MasterUsername="parkway", MasterUserPassword="demo-password-1",
+        Tags=_tag_list(tags),
+    )
+    return [
+        seed_database(account_id, region, f"{identifier}-{n}", engine=engine, instance_class="db.r6g.large",
+                      cluster=identifier, tags=member_tags)
+        for n in range(1, members + 1)
+    ]
+
+
+def seed_group(
+    account_id: str,
+    region: str,
+    name: str,
+    *,
+    min_size: int = 1,
+    desired: int = 2,
+    max_size: int = 4,
+    tags: dict[str, str] | None = None,
+    launch_template: str | None = None,
+) -> str:
+    """An Auto Scaling group (its own launch template with the demo image, or
+    `launch_template`, which exists) with its sizes."""
+    ec2 = account_client("ec2", account_id, region)
+    template = launch_template or f"{name}-template"
+    if launch_template is None:
+        ec2.create_launch_template(
+            LaunchTemplateName=template, LaunchTemplateData={"ImageId": DEMO_AMI, "InstanceType": "t3.micro"}
+        )
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    account_client("autoscaling", account_id, region).create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
+        MinSize=min_size, DesiredCapacity=desired, MaxSize=max_size, AvailabilityZones=[zone],
+        Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": False} for k, v in (tags or {}).items()],
+    )
+    return name

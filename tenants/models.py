@@ -281,6 +281,10 @@ class CloudAccount(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     last_verified_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What the role allows per kind of resource ("ec2", "rds", "autoscaling"):
+    # {"level": "park" | "read" | "none", "missing": [actions]}, written by the
+    # connection test and when the tick is refused a describe (reported once, not per tick).
+    kind_access = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set once, when a test first proves that this tenant controls the account (its
     # role assumed with *this tenant's* External ID, or keys acting in the account):
@@ -313,6 +317,17 @@ class CloudAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or 'AWS'} ({self.account_id})"
+
+    @property
+    def kind_access_text(self) -> str:
+        """"EC2: park; RDS: read only — add rds:StopDBInstance to park databases." ("" before a test)."""
+        from tenants.onboarding import kind_access_summary
+
+        return kind_access_summary(self.kind_access) if self.kind_access else ""
+
+    @property
+    def kind_access_gaps(self) -> bool:
+        return any(entry.get("level") != "park" for entry in (self.kind_access or {}).values())
 
     def active_credential(self) -> CloudCredential | None:
         credential = self.credentials.filter(retired_at__isnull=True).first()

@@ -24,12 +24,58 @@ CONSOLE_HOSTS = {
     "aws-us-gov": "console.amazonaws-us-gov.com",
 }
 
-# What parking needs and nothing more. RDS and Auto Scaling statements join
-# here when those resource kinds are parked.
-PARKING_ACTIONS = {
-    "inventory": ["ec2:DescribeInstances"],
-    "parking": ["ec2:StartInstances", "ec2:StopInstances"],
+# What parking needs and nothing more, per AWS service: "read" lets Parkway
+# inventory the service's resources, "park" start and stop them. The policy,
+# the template, the quick-create link and the connection test's probes
+# (tenants.verification) are all built from this one table.
+KIND_ACTIONS: dict[str, dict[str, list[str]]] = {
+    "ec2": {
+        "read": ["ec2:DescribeInstances"],
+        "park": ["ec2:StartInstances", "ec2:StopInstances"],
+    },
+    "rds": {
+        # Tags come with the describe answers; ListTagsForResource is the
+        # fallback for resources whose answer carries none.
+        "read": ["rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:ListTagsForResource"],
+        "park": ["rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster", "rds:StopDBCluster"],
+    },
+    "autoscaling": {
+        "read": ["autoscaling:DescribeAutoScalingGroups"],
+        "park": [
+            "autoscaling:UpdateAutoScalingGroup", "autoscaling:SuspendProcesses",
+            "autoscaling:ResumeProcesses", "autoscaling:CreateOrUpdateTags",
+        ],
+    },
 }
+# What each service's "park" permission lets Parkway park, for messages.
+KIND_NOUNS = {"ec2": "EC2 instances", "rds": "databases", "autoscaling": "Auto Scaling groups"}
+# The tag Parkway writes on a group before scaling it to zero (scheduling.kinds.SIZES_TAG).
+SIZES_TAG = "parkway:sizes"
+# Kept for callers that predate the other kinds.
+PARKING_ACTIONS = {"inventory": KIND_ACTIONS["ec2"]["read"], "parking": KIND_ACTIONS["ec2"]["park"]}
+
+
+LEVEL_LABELS = {"park": "park", "read": "read only", "none": "no access"}
+
+
+def kind_access_summary(kind_access: dict[str, dict]) -> str:
+    """"EC2: park; RDS: read only — add rds:StopDBInstance to park databases." """
+    parts = []
+    for service, label in (("ec2", "EC2"), ("rds", "RDS"), ("autoscaling", "Auto Scaling")):
+        entry = kind_access.get(service)
+        if not entry:
+            continue
+        text = f"{label}: {LEVEL_LABELS.get(entry['level'], entry['level'])}"
+        if entry.get("missing"):
+            goal = "see and park" if entry["level"] == "none" else "park"
+            text += f" — add {', '.join(entry['missing'])} to {goal} {KIND_NOUNS[service]}"
+        parts.append(text)
+    return "; ".join(parts) + "."
+
+
+def all_actions() -> list[str]:
+    """Every action the permission policy grants, once each."""
+    return [action for levels in KIND_ACTIONS.values() for level in ("read", "park") for action in levels[level]]
 
 
 def _our_principal(partition: str | None = None) -> str:
@@ -61,15 +107,36 @@ def permission_policy(partition: str | None = None) -> dict[str, Any]:
             {
                 "Sid": "ParkwayInventory",
                 "Effect": "Allow",
-                "Action": PARKING_ACTIONS["inventory"],
+                "Action": [a for levels in KIND_ACTIONS.values() for a in levels["read"]],
                 # Describe* calls do not support resource-level permissions.
                 "Resource": "*",
             },
             {
                 "Sid": "ParkwayStartStop",
                 "Effect": "Allow",
-                "Action": PARKING_ACTIONS["parking"],
+                "Action": KIND_ACTIONS["ec2"]["park"],
                 "Resource": f"arn:{partition}:ec2:*:*:instance/*",
+            },
+            {
+                "Sid": "ParkwayStartStopDatabases",
+                "Effect": "Allow",
+                "Action": KIND_ACTIONS["rds"]["park"],
+                "Resource": [f"arn:{partition}:rds:*:*:db:*", f"arn:{partition}:rds:*:*:cluster:*"],
+            },
+            {
+                "Sid": "ParkwayScaleGroups",
+                "Effect": "Allow",
+                "Action": [a for a in KIND_ACTIONS["autoscaling"]["park"] if a != "autoscaling:CreateOrUpdateTags"],
+                "Resource": f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
+            },
+            {
+                # The one tag Parkway writes (a group's sizes before it is
+                # scaled to zero), and no other.
+                "Sid": "ParkwayRememberGroupSizes",
+                "Effect": "Allow",
+                "Action": "autoscaling:CreateOrUpdateTags",
+                "Resource": f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
+                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [SIZES_TAG]}},
             },
             {
                 # Without it, an instance whose EBS volumes use a customer-managed
@@ -92,11 +159,17 @@ def cloudformation_template(tenant: Tenant) -> str:
     """
     statements = permission_policy(partition="${AWS::Partition}")["Statement"]
     for statement in statements:
-        if "${" in json.dumps(statement.get("Resource", "")):
-            statement["Resource"] = {"Fn::Sub": statement["Resource"]}
+        resource = statement.get("Resource", "")
+        if isinstance(resource, list):
+            statement["Resource"] = [{"Fn::Sub": r} if "${" in r else r for r in resource]
+        elif "${" in resource:
+            statement["Resource"] = {"Fn::Sub": resource}
     template = {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Parkway: lets Parkway inventory, stop and start your EC2 instances on schedules.",
+        "Description": (
+            "Parkway: lets Parkway inventory, stop and start your EC2 instances, RDS databases and "
+            "clusters, and scale your Auto Scaling groups on schedules."
+        ),
         "Parameters": {
             "ExternalId": {
                 "Type": "String",
@@ -118,7 +191,7 @@ def cloudformation_template(tenant: Tenant) -> str:
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "RoleName": settings.PARKWAY_ROLE_NAME,
-                    "Description": "Assumed by Parkway to park EC2 instances on schedules.",
+                    "Description": "Assumed by Parkway to park EC2 instances, RDS databases and Auto Scaling groups on schedules.",
                     "MaxSessionDuration": 3600,
                     "AssumeRolePolicyDocument": {
                         "Version": POLICY_VERSION,

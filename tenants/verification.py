@@ -3,7 +3,12 @@
 AssumeRole (roles) → GetCallerIdentity (the account must match) → a permission
 probe for exactly what parking needs (DescribeInstances, and StopInstances /
 StartInstances with DryRun=True, which answers DryRunOperation when permitted
-and UnauthorizedOperation when not, without touching a machine).
+and UnauthorizedOperation when not, without touching a machine) → the same
+per kind for RDS and Auto Scaling (`kind_access_probe`), which have no DryRun:
+their actions are called on a name that exists nowhere, which AWS refuses as
+unknown once the permission passed, or as AccessDenied. What each kind allows
+("EC2: park; RDS: read only — add rds:StopDBInstance to park databases") is
+stored on the account; only EC2 decides whether the connection works.
 
 The first success also *claims* the account for its tenant (`account_claim`):
 assuming the role with this tenant's External ID is what proves that the
@@ -13,7 +18,9 @@ unclaimed account's role must refuse an External ID that is nobody's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +28,7 @@ from django.utils import timezone
 
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
+from tenants.onboarding import KIND_ACTIONS, SIZES_TAG, kind_access_summary
 from tenants.audit import Actor, audit_record
 from tenants.permissions import ADMINISTER, require
 from tenants.services import account_claim
@@ -30,6 +38,8 @@ from tenants.validation import is_parkway_account, parkway_account_message
 # permission before it looks for the instance.
 PROBE_INSTANCE_ID = "i-0000000000000000f"
 PERMISSION_PROBES = (("StopInstances", "ec2:StopInstances"), ("StartInstances", "ec2:StartInstances"))
+# A name no database, cluster or group has (AWS identifiers: letters, digits, hyphens).
+PROBE_NAME = "parkway-permission-probe-0000"
 
 
 @dataclass
@@ -40,6 +50,8 @@ class VerifyResult:
     permanent: bool = True
     caller_account: str = ""
     checks: list[tuple[str, bool]] = field(default_factory=list)
+    # Per service ("ec2", "rds", "autoscaling"): {"level": park|read|none, "missing": [...]}.
+    kind_access: dict[str, dict] = field(default_factory=dict)
     # The same outcome worded for Parkway's staff ("" = `message` serves both).
     staff_message: str = ""
 
@@ -119,6 +131,12 @@ def _probe(credential: CloudCredential) -> VerifyResult:
                 if code != "DryRunOperation" and not code.startswith("InvalidInstanceID"):
                     raise
             checks.append((action, True))
+        kind_access = {"ec2": {"level": "park", "missing": []}} | kind_access_probe(
+            clients, region=region, account_id=caller_account, partition=account.partition
+        )
+        for service in ("rds", "autoscaling"):
+            missing = set(kind_access[service]["missing"])
+            checks.extend((action, action not in missing) for level in ("read", "park") for action in KIND_ACTIONS[service][level])
     except (*aws.AWS_ERRORS, aws.AwsError) as exc:
         error = aws.translate_error(exc, role_arn=credential.role_arn)
         return VerifyResult(
@@ -132,7 +150,58 @@ def _probe(credential: CloudCredential) -> VerifyResult:
         )
     else:
         message = "Connected: Parkway can see and park the machines in this account."
-    return VerifyResult(ok=True, code="OK", message=message, caller_account=caller_account, checks=checks)
+    if any(entry["level"] != "park" for entry in kind_access.values()):
+        message = f"{message} {kind_access_summary(kind_access)}"
+    return VerifyResult(
+        ok=True, code="OK", message=message, caller_account=caller_account, checks=checks, kind_access=kind_access
+    )
+
+
+def _allowed(call: Any, **params: Any) -> bool:
+    """Did AWS let the call through its permission check? Any answer but a
+    refusal says yes (the probe names nothing that exists); no answer raises."""
+    try:
+        call(**params)
+    except aws.AWS_ERRORS as exc:
+        if not aws.answered(exc):
+            raise
+        return aws.error_fields(exc)[0] not in aws.DENIED_CODES
+    return True
+
+
+def kind_access_probe(clients: aws.FreshClients, *, region: str, account_id: str, partition: str) -> dict[str, dict]:
+    """What the role may do with RDS and Auto Scaling: one call per action of
+    KIND_ACTIONS (tenants.onboarding), none of which changes anything."""
+    rds = clients.client("rds", region)
+    groups = clients.client("autoscaling", region)
+    probe_arn = f"arn:{partition}:rds:{region}:{account_id}:db:{PROBE_NAME}"
+    tag = {"ResourceId": PROBE_NAME, "ResourceType": "auto-scaling-group", "Key": SIZES_TAG, "Value": "0/0/0",
+           "PropagateAtLaunch": False}
+    probes: dict[str, Callable[[], bool]] = {
+        "rds:DescribeDBInstances": lambda: _allowed(rds.describe_db_instances, MaxRecords=20),
+        "rds:DescribeDBClusters": lambda: _allowed(rds.describe_db_clusters, MaxRecords=20),
+        "rds:ListTagsForResource": lambda: _allowed(rds.list_tags_for_resource, ResourceName=probe_arn),
+        "rds:StartDBInstance": lambda: _allowed(rds.start_db_instance, DBInstanceIdentifier=PROBE_NAME),
+        "rds:StopDBInstance": lambda: _allowed(rds.stop_db_instance, DBInstanceIdentifier=PROBE_NAME),
+        "rds:StartDBCluster": lambda: _allowed(rds.start_db_cluster, DBClusterIdentifier=PROBE_NAME),
+        "rds:StopDBCluster": lambda: _allowed(rds.stop_db_cluster, DBClusterIdentifier=PROBE_NAME),
+        "autoscaling:DescribeAutoScalingGroups": lambda: _allowed(groups.describe_auto_scaling_groups, MaxRecords=1),
+        "autoscaling:UpdateAutoScalingGroup": lambda: _allowed(
+            groups.update_auto_scaling_group, AutoScalingGroupName=PROBE_NAME),
+        "autoscaling:SuspendProcesses": lambda: _allowed(
+            groups.suspend_processes, AutoScalingGroupName=PROBE_NAME, ScalingProcesses=["AZRebalance"]),
+        "autoscaling:ResumeProcesses": lambda: _allowed(
+            groups.resume_processes, AutoScalingGroupName=PROBE_NAME, ScalingProcesses=["AZRebalance"]),
+        "autoscaling:CreateOrUpdateTags": lambda: _allowed(groups.create_or_update_tags, Tags=[tag]),
+    }
+    access: dict[str, dict] = {}
+    for service in ("rds", "autoscaling"):
+        levels = KIND_ACTIONS[service]
+        missing = [action for level in ("read", "park") for action in levels[level] if not probes[action]()]
+        level = "none" if set(levels["read"][:2]) & set(missing) else ("read" if missing else "park")
+        access[service] = {"level": level, "missing": missing}
+    return access
+
 
 
 def _snake(operation: str) -> str:
@@ -184,7 +253,12 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
             account.status = result.status
         account.last_verified_at = now
         account.last_error = "" if result.ok else result.message
-        account.save(update_fields=["status", "last_verified_at", "last_error"])
+        fields = ["status", "last_verified_at", "last_error"]
+        if result.ok:
+            # The tick asks again for what is granted now (scheduling.inventory).
+            account.kind_access = result.kind_access
+            fields.append("kind_access")
+        account.save(update_fields=fields)
         if result.ok and credential.pk is not None:
             credential.verified_at = now
             credential.save(update_fields=["verified_at"])

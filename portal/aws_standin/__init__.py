@@ -11,6 +11,7 @@ enforces what Parkway's confused-deputy protections rely on:
   sessions -> ExpiredToken, or RequestExpired on EC2;
 * EC2 calls by assumed-role sessions and IAM users must be allowed by their
   policies -> otherwise 403 UnauthorizedOperation, checked before moto's DryRun;
+  RDS and Auto Scaling calls likewise -> 403 AccessDenied;
 * call counters per ``service:Action``: ``GET``/``DELETE /_standin/calls``;
 * programmable faults (throttling, lost responses, failing instance IDs, delays,
   hooks) and a record of what each Stop/StartInstances changed:
@@ -25,8 +26,9 @@ Not modelled (documented limits):
 
 * signatures are not verified (key ids and session tokens are, secrets are not);
 * identity policies ignore ``Resource`` and conditions other than String* on
-  aws:RequestedRegion / aws:PrincipalAccount / aws:PrincipalArn; only EC2 actions
-  are permission-checked (IAM/STS calls, including the caller-side permission to
+  aws:RequestedRegion / aws:PrincipalAccount / aws:PrincipalArn (so the
+  ``aws:TagKeys`` condition on CreateOrUpdateTags is not enforced); only EC2,
+  RDS and Auto Scaling actions are permission-checked (IAM/STS calls, including the caller-side permission to
   call sts:AssumeRole, are not); no SCPs, resource policies or root-user rules;
 * trust policies: only ``AWS`` principals match; conditions we cannot evaluate
   fail closed (Allow does not apply, Deny does);

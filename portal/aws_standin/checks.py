@@ -1,4 +1,5 @@
-"""The IAM decisions moto does not make: AssumeRole trust policies and EC2 permissions."""
+"""The IAM decisions moto does not make: AssumeRole trust policies, and the
+permissions of EC2, RDS and Auto Scaling calls."""
 
 from __future__ import annotations
 
@@ -219,3 +220,48 @@ def check_ec2_permission(request: ApiRequest, caller: Caller) -> Rejection | Non
         f"is not authorized to perform: {action}",
         "ec2",
     )
+
+
+# Services whose calls are checked against the caller's policies, and the
+# error AWS answers each with when a permission is missing.
+CHECKED_SERVICES = ("ec2", "rds", "autoscaling")
+
+
+def check_service_permission(request: ApiRequest, caller: Caller) -> Rejection | None:
+    """EC2, RDS and Auto Scaling calls by IAM users and assumed roles: allowed
+    by their policies, or refused the way each service refuses."""
+    if request.service == "ec2":
+        return check_ec2_permission(request, caller)
+    action = f"{request.service}:{request.action}"
+    if is_action_allowed(caller, action, request.region):
+        return None
+    return Rejection(
+        403,
+        "AccessDenied",
+        f"User: {caller.arn} is not authorized to perform: {action} on resource: "
+        f"arn:aws:{request.service}:{request.region}:{caller.account_id}:*",
+        request.service,
+    )
+
+
+# Auto Scaling calls naming a group, and where the name is.
+_GROUP_PARAMS = {
+    "SuspendProcesses": "AutoScalingGroupName",
+    "ResumeProcesses": "AutoScalingGroupName",
+    "CreateOrUpdateTags": "Tags.member.1.ResourceId",
+}
+
+
+def check_autoscaling_group_exists(request: ApiRequest, account_id: str) -> Rejection | None:
+    """AWS answers ValidationError for a group that does not exist (moto fails
+    with a server error for these calls): Parkway's permission probes rely on it."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    param = _GROUP_PARAMS.get(request.action)
+    if request.service != "autoscaling" or param is None or param not in request.params:
+        return None
+    backend = dict.get(dict.get(autoscaling_backends, account_id) or {}, request.region)
+    name = request.params[param]
+    if backend is not None and name in backend.autoscaling_groups:
+        return None
+    return Rejection(400, "ValidationError", f"AutoScalingGroup name not found - {name}", "autoscaling")

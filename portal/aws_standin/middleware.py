@@ -10,7 +10,10 @@ middleware answers, before moto sees the request:
   the caller (principal, ExternalId condition, explicit Deny) -> AccessDenied,
   plus AWS's parameter validation (RoleSessionName, ExternalId, DurationSeconds);
 * EC2 calls by IAM users / assumed-role sessions that their policies do not
-  allow -> UnauthorizedOperation (also for ``DryRun=true`` probes).
+  allow -> UnauthorizedOperation (also for ``DryRun=true`` probes); RDS and
+  Auto Scaling calls likewise -> AccessDenied, as those services answer;
+* Auto Scaling calls naming a group that does not exist -> ValidationError
+  (moto fails with a server error for some of them).
 
 Requests that pass go through the fault layer (``faults.py``: throttling, lost
 responses, failing IDs, delays, hooks, effect tracking), which hands them to moto
@@ -26,7 +29,7 @@ from typing import Any
 
 from moto.moto_api._internal.models import moto_api_backend
 
-from .checks import check_assume_role, check_ec2_permission
+from .checks import CHECKED_SERVICES, check_assume_role, check_autoscaling_group_exists, check_service_permission
 from .faults import FaultLayer
 from .identity import Caller, CallerKind, CredentialError, resolve_caller
 from .protocol import ApiRequest, Rejection, StartResponse, credential_rejection, json_response, parse_request
@@ -94,9 +97,11 @@ class StandinMiddleware:
             environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
         if request.service == "sts" and request.action == "AssumeRole":
             return check_assume_role(request, caller)
-        if request.service == "ec2" and caller.kind is not CallerKind.DEFAULT:
-            return check_ec2_permission(request, caller)
-        return None
+        if request.service in CHECKED_SERVICES and caller.kind is not CallerKind.DEFAULT:
+            rejection = check_service_permission(request, caller)
+            if rejection is not None:
+                return rejection
+        return check_autoscaling_group_exists(request, caller.account_id)
 
     def _own_endpoint(
         self, path: str, method: str, environ: dict[str, Any], start_response: StartResponse

@@ -17,7 +17,7 @@ class PeriodSpec(TypedDict):
     months: str | None
 
 
-class ScheduleSpec(TypedDict):
+class ScheduleSpec(TypedDict, total=False):
     name: str
     description: str
     timezone: str
@@ -26,6 +26,8 @@ class ScheduleSpec(TypedDict):
     stop_new_instances: bool
     override_status: str | None
     periods: list[PeriodSpec]
+    # Parkway's own (absent = "scale"): how Auto Scaling groups are parked.
+    asg_mode: str
 
 
 ImportFormat = Literal["parkway", "instance_scheduler"]

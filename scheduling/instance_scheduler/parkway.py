@@ -25,8 +25,10 @@ _SPEC_KEYS: Final = frozenset(
         "stop_new_instances",
         "override_status",
         "periods",
+        "asg_mode",
     }
 )
+_ASG_MODES: Final = ("scale", "suspend")
 _SPEC_BOOL_DEFAULTS: Final = {
     "enforced": False,
     "retain_running": False,
@@ -114,8 +116,12 @@ def _check_spec(raw: dict[str, Any], name: str) -> ScheduleSpec | ScheduleImport
         if not periods_raw and override_value is None:
             problems.append("needs at least one period unless override_status is set")
 
+    asg_mode = raw.get("asg_mode", "scale")
+    if asg_mode not in _ASG_MODES:
+        problems.append(f"asg_mode must be one of {', '.join(_ASG_MODES)}, got {asg_mode!r}")
     if problems or timezone is None:
         return ScheduleImportError(name, "; ".join(problems))
+    extra: dict[str, Any] = {"asg_mode": asg_mode} if asg_mode != "scale" else {}
     return {
         "name": name,
         "description": description,
@@ -125,6 +131,7 @@ def _check_spec(raw: dict[str, Any], name: str) -> ScheduleSpec | ScheduleImport
         "stop_new_instances": flags["stop_new_instances"],
         "override_status": override,
         "periods": periods,
+        **extra,  # type: ignore[typeddict-item]
     }
 
 

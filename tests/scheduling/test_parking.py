@@ -64,7 +64,11 @@ def test_a_tick_stops_machines_outside_their_period_with_the_fewest_calls(acme_f
     assert calls["ec2:DescribeInstances"] == 2  # one page per region
     assert calls["ec2:StopInstances"] == 2  # one batch per region
     assert "ec2:StartInstances" not in calls
-    assert result.aws_calls == {"AssumeRole": 1, "DescribeInstances": 2, "StopInstances": 2}
+    # One describe per kind per region, whether or not the kind has anything.
+    assert result.aws_calls == {
+        "AssumeRole": 1, "DescribeInstances": 2, "DescribeDBInstances": 2, "DescribeDBClusters": 2,
+        "DescribeAutoScalingGroups": 2, "StopInstances": 2,
+    }
     run = ParkingRun.objects.get()
     assert (run.status, run.planned, run.succeeded, run.aws_calls["StopInstances"]) == ("succeeded", 6, 6, 2)
     assert ParkingAction.objects.filter(run=run, action="stop", outcome="succeeded").count() == 6

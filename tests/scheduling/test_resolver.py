@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+import time_machine
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from scheduling import parking, resolver
@@ -162,3 +163,70 @@ def test_explain_resource_refuses_unknown_and_hostile_ids(fleet):
             call_command("explain_resource", bad)
     with pytest.raises(CommandError):
         call_command("explain_resource", "1", "--at", "yesterday")
+
+
+# --- the same promise for databases, clusters and Auto Scaling groups -----------------
+
+MIXED = ["orders", "analytics", "analytics-1", "ledger", "ledger-replica", "web"]
+
+
+@pytest.fixture
+def mixed_fleet(acme, standin):
+    office = office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    tags = {"Schedule": "office"}
+    demo.seed_database(ACME_ACCOUNT, "us-east-1", "orders", tags=tags)
+    demo.seed_cluster(ACME_ACCOUNT, "us-east-1", "analytics", members=1, tags=tags, member_tags=tags)
+    demo.seed_database(ACME_ACCOUNT, "us-east-1", "ledger", tags=tags)
+    demo.seed_database(ACME_ACCOUNT, "us-east-1", "ledger-replica", replica_of="ledger", tags=tags)
+    demo.seed_group(ACME_ACCOUNT, "us-east-1", "web", tags=tags)
+    parking.inventory_sync(account=account)
+    return account, office
+
+
+@hsettings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    enforced=st.booleans(),
+    hour=st.integers(min_value=0, max_value=23),
+    stored=st.lists(st.sampled_from(["", "running", "stopped"]), min_size=6, max_size=6),
+    stopped=st.lists(st.booleans(), min_size=6, max_size=6),
+    snoozes=st.lists(st.sampled_from([None, "running", "stopped"]), min_size=6, max_size=6),
+    parked_long_ago=st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_the_resolver_says_what_the_tick_does_for_every_kind(mixed_fleet, enforced, hour, stored, stopped, snoozes, parked_long_ago):
+    account, office = mixed_fleet
+    Schedule.objects.filter(pk=office.pk).update(enforced=enforced)
+    at = dt.datetime(2026, 11, 24, hour, 30, tzinfo=UTC)
+    rds = demo.account_client("rds", ACME_ACCOUNT, "us-east-1")
+    groups = demo.account_client("autoscaling", ACME_ACCOUNT, "us-east-1")
+    Override.objects.all().delete()
+    for name, desired, stop, snooze, long_ago in zip(MIXED, stored, stopped, snoozes, parked_long_ago, strict=True):
+        if name == "web":
+            sizes = (0, 0, 0) if stop else (1, 2, 4)
+            groups.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=sizes[0], DesiredCapacity=sizes[1], MaxSize=sizes[2])
+        elif name == "analytics":
+            status = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["Status"]
+            if stop and status == "available":
+                rds.stop_db_cluster(DBClusterIdentifier=name)
+            elif not stop and status == "stopped":
+                rds.start_db_cluster(DBClusterIdentifier=name)
+        elif name == "orders":
+            status = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["DBInstanceStatus"]
+            if stop and status == "available":
+                rds.stop_db_instance(DBInstanceIdentifier=name)
+            elif not stop and status == "stopped":
+                rds.start_db_instance(DBInstanceIdentifier=name)
+        row = Resource.objects.filter(resource_id=name)
+        row.update(desired_state=desired, parked_at=at - dt.timedelta(days=8) if long_ago else None,
+                   saved_sizes={"min": 1, "desired": 2, "max": 4} if name == "web" else None)
+        if snooze:
+            Override.objects.create(resource=row.get(), state=snooze, until=at + dt.timedelta(hours=1))
+    with time_machine.travel(at, tick=False):
+        parking.inventory_sync(account=account)
+        resources = list(Resource.objects.filter(account=account).select_related("account"))
+        said = {e.resource.resource_id: e.action for e in resolver.resources_explain(resources, at=at).values()}
+        tick = parking.park_account(account_id=account.pk, at=at, dry_run=True)
+    done = {r.resource_id: d.action or "none" for r, d in tick.decisions}
+    assert said == {rid: done.get(rid, "none") for rid in said}
+    # What AWS cannot stop is never started or stopped, whatever the schedule or snooze.
+    assert said["ledger-replica"] in ("skip", "none") and said["analytics-1"] in ("skip", "none")

@@ -507,3 +507,43 @@ def test_cli_serves_until_terminated() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# --------------------------------------------------------------------------- RDS and Auto Scaling permissions
+
+
+def test_rds_calls_are_checked_against_the_role_like_ec2(server: StandinServer) -> None:
+    rds_root = account_client("rds", CUSTOMER_ACCOUNT, endpoint_url=server.url)
+    rds_root.create_db_instance(
+        DBInstanceIdentifier="orders", Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+        MasterUsername="parkway", MasterUserPassword="password-123",
+    )
+    role_arn = create_customer_role(server, policy=allow("rds:DescribeDBInstances"))
+    rds = client_for(server, "rds", assume(server, role_arn, ExternalId=EXTERNAL_ID))
+
+    assert [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]] == ["orders"]
+    with pytest.raises(ClientError) as excinfo:
+        rds.stop_db_instance(DBInstanceIdentifier="orders")
+
+    status, code, message = error_of(excinfo)
+    assert (status, code) == (403, "AccessDenied")
+    assert "is not authorized to perform: rds:StopDBInstance" in message
+    assert rds_root.describe_db_instances()["DBInstances"][0]["DBInstanceStatus"] == "available"
+
+
+def test_autoscaling_calls_are_checked_and_unknown_groups_refused_like_aws(server: StandinServer) -> None:
+    role_arn = create_customer_role(
+        server, policy=allow("autoscaling:DescribeAutoScalingGroups", "autoscaling:SuspendProcesses")
+    )
+    groups = client_for(server, "autoscaling", assume(server, role_arn, ExternalId=EXTERNAL_ID))
+
+    assert groups.describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    with pytest.raises(ClientError) as denied:
+        groups.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=0)
+    with pytest.raises(ClientError) as unknown:
+        groups.suspend_processes(AutoScalingGroupName="no-such-group")
+
+    assert error_of(denied)[:2] == (403, "AccessDenied")
+    assert "autoscaling:UpdateAutoScalingGroup" in error_of(denied)[2]
+    # Allowed, but the group does not exist: AWS's ValidationError, not a server error.
+    assert error_of(unknown)[:2] == (400, "ValidationError")

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from scheduling import parking
 from tenants import aws, demo, services
 from tenants.models import AuditEvent, CloudAccount
+from tenants.onboarding import KIND_ACTIONS
 from tenants.verification import account_verify, credential_verify
 from tests.conftest import ACME_ACCOUNT, OUR_ACCOUNT, throttle_verification
 
@@ -71,8 +72,13 @@ def test_verify_role_connected(role_account):
     assert result.caller_account == ACME_ACCOUNT
     assert [name for name, ok in result.checks if ok] == [
         "sts:AssumeRole", "sts:ExternalId required", "ec2:DescribeInstances", "ec2:StopInstances", "ec2:StartInstances",
+        *[a for service in ("rds", "autoscaling") for level in ("read", "park") for a in KIND_ACTIONS[service][level]],
     ]
+    assert result.message == "Connected: Parkway can see and park the machines in this account."
     role_account.refresh_from_db()
+    assert {service: entry["level"] for service, entry in role_account.kind_access.items()} == {
+        "ec2": "park", "rds": "park", "autoscaling": "park",
+    }
     assert role_account.status == CloudAccount.Status.CONNECTED and role_account.last_error == ""
     assert role_account.last_verified_at is not None
     assert role_account.active_credential().verified_at is not None

@@ -8,6 +8,19 @@ from tenants import onboarding
 
 pytestmark = pytest.mark.django_db
 
+# What the issue allows, written out here rather than read from the code under test.
+EXACT_ACTIONS = {
+    "ec2:DescribeInstances", "ec2:StartInstances", "ec2:StopInstances", "kms:CreateGrant",
+    "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:ListTagsForResource",
+    "rds:StartDBInstance", "rds:StopDBInstance", "rds:StartDBCluster", "rds:StopDBCluster",
+    "autoscaling:DescribeAutoScalingGroups", "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses", "autoscaling:CreateOrUpdateTags",
+}
+
+
+def _actions(statement):
+    return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
 
 def test_trust_policy_names_our_account_and_the_tenant_external_id(acme):
     policy = json.loads(onboarding.policy_json(onboarding.trust_policy(acme)))
@@ -23,7 +36,7 @@ def test_permission_policy_is_least_privilege_for_parking():
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
         actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
-    assert actions == {"ec2:DescribeInstances", "ec2:StartInstances", "ec2:StopInstances", "kms:CreateGrant"}
+    assert actions == EXACT_ACTIONS
     assert not any("*" in a for a in actions)
     kms = next(s for s in policy["Statement"] if s["Action"] == "kms:CreateGrant")
     assert kms["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -43,8 +56,8 @@ def test_cloudformation_template_creates_the_role_with_both_policies(acme, setti
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
     assert trust["Principal"]["AWS"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::${ParkwayAccountId}:root"}
     (inline,) = props["Policies"]
-    granted = {a for s in inline["PolicyDocument"]["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert "ec2:StopInstances" in granted and "ec2:StartInstances" in granted and "ec2:DescribeInstances" in granted
+    granted = {a for s in inline["PolicyDocument"]["Statement"] for a in _actions(s)}
+    assert granted == EXACT_ACTIONS
     assert template["Outputs"]["RoleArn"]["Value"] == {"Fn::GetAtt": ["ParkwayAccessRole", "Arn"]}
 
 
@@ -71,3 +84,26 @@ def test_govcloud_documents_use_its_partition_and_console(acme, settings):
     settings.PARKWAY_TEMPLATE_URL = "https://example.invalid/t.yaml"
     assert onboarding.trust_policy(acme)["Statement"][0]["Principal"]["AWS"].startswith("arn:aws-us-gov:iam::")
     assert "console.amazonaws-us-gov.com" in onboarding.quick_create_url(acme, region="us-gov-west-1")
+
+
+def test_template_scopes_what_aws_can_scope_and_nothing_is_broader(acme):
+    template = yaml.safe_load(onboarding.cloudformation_template(acme))
+    (inline,) = template["Resources"]["ParkwayAccessRole"]["Properties"]["Policies"]
+    statements = inline["PolicyDocument"]["Statement"]
+    by_action = {a: s for s in statements for a in _actions(s)}
+    # Only describes (which AWS cannot scope) and the KMS grant apply to "*".
+    unscoped = {a for a, s in by_action.items() if s["Resource"] == "*"}
+    assert unscoped == {
+        "ec2:DescribeInstances", "rds:DescribeDBInstances", "rds:DescribeDBClusters", "rds:ListTagsForResource",
+        "autoscaling:DescribeAutoScalingGroups", "kms:CreateGrant",
+    }
+    assert by_action["rds:StopDBCluster"]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:rds:*:*:db:*"}, {"Fn::Sub": "arn:${AWS::Partition}:rds:*:*:cluster:*"},
+    ]
+    assert by_action["autoscaling:UpdateAutoScalingGroup"]["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"
+    }
+    # Parkway may write one tag on a group, its stored sizes, and no other.
+    tags = by_action["autoscaling:CreateOrUpdateTags"]
+    assert _actions(tags) == ["autoscaling:CreateOrUpdateTags"]
+    assert tags["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["parkway:sizes"]}}

@@ -1,3 +1,4 @@
+import datetime as dt
 import io
 
 import pytest
@@ -5,8 +6,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from scheduling.models import Schedule
-from tenants import services
+from scheduling import parking
+from scheduling.models import Resource, Schedule
+from tenants import demo, services
 from tenants.models import CloudAccount, Tenant
 from tenants.verification import account_verify
 
@@ -25,6 +27,24 @@ def test_seed_demo_builds_the_three_customers_test_connection_tells_apart(standi
     assert not results["initech"].ok and "External ID" in results["initech"].message
     with pytest.raises(CommandError, match="already exist"):
         call_command("seed_demo", stdout=io.StringIO())
+
+
+def test_the_demo_parks_a_database_a_cluster_and_a_group_within_minutes(standin):
+    call_command("seed_demo", "--staff-password", "pw-for-tests", stdout=io.StringIO())
+    acme = CloudAccount.objects.get(tenant__slug="acme")
+    assert account_verify(account=acme, actor="cli").ok
+
+    result = parking.park_account(account_id=acme.pk, at=timezone.now() + dt.timedelta(minutes=10))
+
+    assert result.status == "succeeded", result.error
+    rds = demo.account_client("rds", "111111111111", "us-east-1")
+    assert rds.describe_db_instances(DBInstanceIdentifier="acme-orders")["DBInstances"][0]["DBInstanceStatus"] == "stopped"
+    assert rds.describe_db_clusters(DBClusterIdentifier="acme-analytics")["DBClusters"][0]["Status"] == "stopped"
+    (group,) = demo.account_client("autoscaling", "111111111111", "us-east-1").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["acme-web"])["AutoScalingGroups"]
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (0, 0, 0)
+    kinds = set(Resource.objects.filter(account=acme).values_list("kind", flat=True))
+    assert kinds == {"ec2_instance", "rds_instance", "rds_cluster", "autoscaling_group"}
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """Seed the AWS stand-in and the database with three demo customers.
 
-* Acme Robotics — connected by role (the way forward);
+* Acme Robotics — connected by role (the way forward), with, beside its EC2
+  machines, one RDS database, one Aurora cluster (two members) and one Auto
+  Scaling group (1/2/4), all parked a few minutes after the demo starts;
 * Globex — still on legacy IAM-user keys;
 * Initech — a role whose trust policy carries a different External ID
   (the classic onboarding mistake), so "Test connection" shows the mismatch.
@@ -115,6 +117,15 @@ class Command(BaseCommand):
                 period.save()
         self.stdout.write("  Schedules: office-hours, demo-park-soon (parks in ~3 min), demo-start-soon (starts in ~5 min)")
 
+    def _seed_other_kinds(self, account_id: str, *, tags: dict[str, str]) -> None:
+        """One database, one Aurora cluster and one Auto Scaling group, on the schedule that parks soon."""
+        region = DEMO_REGIONS[0]
+        demo.seed_database(account_id, region, "acme-orders", engine="postgres", tags=tags | {"Name": "acme-orders"})
+        demo.seed_cluster(account_id, region, "acme-analytics", tags=tags | {"Name": "acme-analytics"})
+        demo.seed_group(account_id, region, "acme-web", min_size=1, desired=2, max_size=4, tags=tags)
+        self.stdout.write("  Acme Robotics: database acme-orders, Aurora cluster acme-analytics (2 members), "
+                          "Auto Scaling group acme-web (1/2/4)")
+
     def _seed_customer(
         self, slug: str, name: str, account_id: str, method: str, per_region: int, ours: str, password: str
     ) -> None:
@@ -125,6 +136,8 @@ class Command(BaseCommand):
         tag, state = demo_tags.get(slug, ("office-hours", "running"))
         demo.seed_instances(account_id, DEMO_REGIONS[0], per_region, tags={"Schedule": tag, "Name": f"{slug}-app"}, state=state)
         demo.seed_instances(account_id, DEMO_REGIONS[1], per_region, tags={"Schedule": "office-hours", "Name": f"{slug}-batch"})
+        if slug == "acme":
+            self._seed_other_kinds(account_id, tags={"Schedule": tag})
         if method == "legacy":
             key_id, secret = demo.seed_legacy_user(account_id)
             # Legacy keys are sunset; the demo recreates a customer from before it.
