@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from tenants.audit import Actor, audit_record
@@ -98,19 +99,19 @@ def account_claim(*, account: CloudAccount, actor: Actor, proof: str, at: dt.dat
     since the caller proved the owner trusts it. Raises `registration_gone` when
     the registration was forgotten meanwhile.
     """
-    at = at or timezone.now()
     try:
         with transaction.atomic():
-            updated = CloudAccount.objects.filter(pk=account.pk, claimed_at__isnull=True).update(claimed_at=at)
+            # The database's clock, like leases and enqueue claims: every machine agrees on it.
+            updated = CloudAccount.objects.filter(pk=account.pk, claimed_at__isnull=True).update(claimed_at=at or Now())
     except IntegrityError as exc:
         raise ValidationError({"account_id": CloudAccount.taken_error()}) from exc
+    claimed_at = CloudAccount.objects.filter(pk=account.pk).values_list("claimed_at", flat=True).first()
     if not updated:
-        claimed_at = CloudAccount.objects.filter(pk=account.pk).values_list("claimed_at", flat=True).first()
         if claimed_at is None:
             raise ValidationError({"account_id": registration_gone()})
         account.claimed_at = claimed_at  # claimed already (a concurrent test of the same registration)
         return
-    account.claimed_at = at
+    account.claimed_at = claimed_at
     audit_record(
         action="account.claimed", actor=actor, account=account, details={"account_id": account.account_id, "proof": proof}
     )
