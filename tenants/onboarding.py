@@ -18,6 +18,7 @@ from tenants.models import Tenant
 
 POLICY_VERSION = "2012-10-17"
 STACK_NAME = "Parkway"
+ROLE_DESCRIPTION = "Assumed by Parkway to park EC2 instances, RDS databases and Auto Scaling groups on schedules."
 CONSOLE_HOSTS = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
@@ -191,7 +192,7 @@ def cloudformation_template(tenant: Tenant) -> str:
                 "Type": "AWS::IAM::Role",
                 "Properties": {
                     "RoleName": settings.PARKWAY_ROLE_NAME,
-                    "Description": "Assumed by Parkway to park EC2 instances, RDS databases and Auto Scaling groups on schedules.",
+                    "Description": ROLE_DESCRIPTION,
                     "MaxSessionDuration": 3600,
                     "AssumeRolePolicyDocument": {
                         "Version": POLICY_VERSION,
@@ -247,3 +248,136 @@ def quick_create_url(tenant: Tenant, *, region: str | None = None) -> str:
 
 def policy_json(policy: dict[str, Any]) -> str:
     return json.dumps(policy, indent=2)
+
+
+# --------------------------------------------------------------------------- Terraform
+
+# The module's README: shown on the Connect page and as the file's header, so
+# the two cannot disagree. Run in an empty directory holding the downloaded file.
+TERRAFORM_STEPS: tuple[tuple[str, str], ...] = (
+    ("terraform init", "downloads the AWS provider"),
+    ("terraform apply", "shows the role and its two policies; answer yes to create them"),
+    ("terraform output", "prints role_arn and account_id: paste both into Parkway's Connect form"),
+)
+
+
+def _hcl_string(text: str) -> str:
+    """A quoted HCL string that Terraform reads back as exactly `text`.
+
+    HCL strings are templates: "${" and "%{" would start an interpolation or
+    a directive, so they are doubled, as the HCL spec says.
+    """
+    escapes = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    body = "".join(
+        escapes.get(ch) or (f"\\u{ord(ch):04x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in text
+    )
+    return '"' + body.replace("${", "$${").replace("%{", "%%{") + '"'
+
+
+def _hcl_value(value: Any, indent: int) -> str:
+    """`value` (a policy: dicts, lists, strings) as an HCL expression laid out as `terraform fmt` would."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _hcl_string(value)
+    inner = "  " * (indent + 1)
+    if isinstance(value, list):
+        items = "".join(f"{inner}{_hcl_value(item, indent + 1)},\n" for item in value)
+        return f"[\n{items}{'  ' * indent}]"
+    lines: list[str] = []
+    # terraform fmt aligns the "=" of consecutive one-line attributes; a
+    # multi-line one stands alone.
+    group: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        width = max((len(key) for key, _ in group), default=0)
+        lines.extend(f"{inner}{key.ljust(width)} = {rendered}" for key, rendered in group)
+        group.clear()
+
+    for key, item in value.items():
+        rendered = _hcl_value(item, indent + 1)
+        if "\n" in rendered:
+            flush()
+            lines.append(f"{inner}{_hcl_string(key)} = {rendered}")
+        else:
+            group.append((_hcl_string(key), rendered))
+    flush()
+    return "{\n" + "".join(line + "\n" for line in lines) + "  " * indent + "}"
+
+
+def terraform_module(tenant: Tenant) -> str:
+    """A one-file Terraform root module (main.tf) creating the same role as the CloudFormation template.
+
+    The policies are the very dicts of `trust_policy` and `permission_policy`,
+    written as HCL objects and passed through jsonencode, so Terraform and
+    CloudFormation customers get the same role.
+    """
+    width = max(len(command) for command, _ in TERRAFORM_STEPS)
+    steps = "".join(f"#   {command.ljust(width)}   # {why}\n" for command, why in TERRAFORM_STEPS)
+    role_name = _hcl_string(settings.PARKWAY_ROLE_NAME)
+    return f"""\
+# Parkway: the IAM role Parkway assumes to inventory, stop and start your EC2
+# instances, RDS databases and clusters, and to scale your Auto Scaling groups
+# on schedules. Only Parkway's account ({settings.PARKWAY_AWS_ACCOUNT_ID}) may assume it, and only with
+# your organisation's External ID, which is written below: keep this file out
+# of public places.
+#
+# In an empty directory holding this file, with credentials for the AWS
+# account to connect:
+#
+{steps}
+terraform {{
+  required_version = ">= 1.0"
+  required_providers {{
+    aws = {{
+      source  = "hashicorp/aws"
+      version = ">= 4.0"
+    }}
+  }}
+}}
+
+# IAM is global; the provider needs a region all the same.
+variable "region" {{
+  type    = string
+  default = {_hcl_string(settings.PARKWAY_AWS_DEFAULT_REGION)}
+}}
+
+provider "aws" {{
+  region = var.region
+}}
+
+locals {{
+  # Lets only Parkway's account assume the role, and only with your External ID.
+  trust_policy = {_hcl_value(trust_policy(tenant), 1)}
+
+  # What parking needs and nothing more.
+  permission_policy = {_hcl_value(permission_policy(), 1)}
+}}
+
+resource "aws_iam_role" "parkway" {{
+  name                 = {role_name}
+  description          = {_hcl_string(ROLE_DESCRIPTION)}
+  max_session_duration = 3600
+  assume_role_policy   = jsonencode(local.trust_policy)
+}}
+
+resource "aws_iam_role_policy" "parkway" {{
+  name   = "ParkwayParking"
+  role   = aws_iam_role.parkway.id
+  policy = jsonencode(local.permission_policy)
+}}
+
+data "aws_caller_identity" "current" {{}}
+
+output "role_arn" {{
+  description = "Paste this into Parkway."
+  value       = aws_iam_role.parkway.arn
+}}
+
+output "account_id" {{
+  description = "The account Parkway connects to."
+  value       = data.aws_caller_identity.current.account_id
+}}
+"""

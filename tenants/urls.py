@@ -18,6 +18,7 @@ urlpatterns = [
     path("settings/", views.user_settings, name="settings"),
     path("connect/", views.connect, name="connect"),
     path(f"connect/{views.TEMPLATE_FILENAME}", views.template_download, name="template"),
+    path("connect/terraform", views.terraform_download, name="terraform"),
     path("accounts/<id:account_pk>/", views.account_detail, name="account"),
     path("accounts/<id:account_pk>/test/", views.account_test, name="account_test"),
     path("accounts/<id:account_pk>/switch/", views.account_switch, name="account_switch"),

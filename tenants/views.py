@@ -38,6 +38,8 @@ from tenants.onboarding import (
     permission_policy,
     policy_json,
     quick_create_url,
+    terraform_module,
+    TERRAFORM_STEPS,
     trust_policy,
 )
 from tenants.services import account_connect_role, account_update, user_settings_save
@@ -46,6 +48,8 @@ from tenants.sunset import paused_message
 from tenants.verification import VerifyResult, account_verify
 
 TEMPLATE_FILENAME = "parkway-role.yaml"
+# Terraform reads every .tf file of a directory; main.tf is the name a one-file module goes by.
+TERRAFORM_FILENAME = "main.tf"
 
 
 
@@ -116,6 +120,8 @@ def role_setup_context(tenant: Tenant) -> dict[str, Any]:
         "trust_policy": policy_json(trust_policy(tenant)),
         "permission_policy": policy_json(permission_policy()),
         "template_filename": TEMPLATE_FILENAME,
+        "terraform_filename": TERRAFORM_FILENAME,
+        "terraform_steps": TERRAFORM_STEPS,
     }
 
 
@@ -208,6 +214,15 @@ def connect(request: HttpRequest) -> HttpResponse:
 def template_download(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(cloudformation_template(request.tenant), content_type="application/x-yaml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{TEMPLATE_FILENAME}"'
+    return response
+
+
+@tenant_member_required
+@require_safe
+def terraform_download(request: HttpRequest) -> HttpResponse:
+    """The same role as a one-file Terraform module; like the template, any member may read it."""
+    response = HttpResponse(terraform_module(request.tenant), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{TERRAFORM_FILENAME}"'
     return response
 
 

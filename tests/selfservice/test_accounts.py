@@ -10,12 +10,13 @@ import re
 import pytest
 import time_machine
 import yaml
+from django.contrib.auth import get_user_model
 from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
 from tenants import demo
-from tenants.models import AuditEvent, CloudAccount, CloudCredential
+from tenants.models import AuditEvent, CloudAccount, CloudCredential, Membership
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT, OUR_ACCOUNT
 from tests.selfservice.conftest import make_account
 from tests.tenants.test_migration import connect_legacy
@@ -86,6 +87,30 @@ def test_the_template_downloads_as_yaml_with_the_tenants_external_id(acme_client
     template = yaml.safe_load(response.content)
     assert template["Parameters"]["ExternalId"]["Default"] == acme.external_id
     assert template["Parameters"]["ParkwayAccountId"]["Default"] == OUR_ACCOUNT
+
+
+def test_the_terraform_module_downloads_with_only_the_signed_in_tenants_external_id(client, acme, globex, globex_member):
+    # A viewer may read it: it is what the page already shows, in another form.
+    viewer = get_user_model().objects.create_user("vera", "vera@acme.test", "pw")
+    Membership.objects.create(user=viewer, tenant=acme, role=Membership.Role.VIEWER)
+    client.force_login(viewer)
+    response = client.get(reverse("tenants:terraform"))
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="main.tf"'
+    text = response.content.decode()
+    assert f'"sts:ExternalId" = "{acme.external_id}"' in text and globex.external_id not in text
+    client.force_login(globex_member)
+    text = client.get(reverse("tenants:terraform")).content.decode()
+    assert globex.external_id in text and acme.external_id not in text
+
+
+def test_connect_page_offers_the_terraform_module_with_its_three_commands(acme_client):
+    html = acme_client.get(reverse(CONNECT)).content.decode()
+    assert f'href="{reverse("tenants:terraform")}"' in html
+    steps = re.search(r'data-testid="terraform-steps">(.*?)</pre>', html, re.S).group(1)
+    assert [line.split("#")[0].strip() for line in steps.strip().splitlines()] == [
+        "terraform init", "terraform apply", "terraform output",
+    ]
 
 
 # --------------------------------------------------------------------------- connect and test

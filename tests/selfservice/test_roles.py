@@ -47,6 +47,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
                                     "POST": (LOGIN, DONE,   DENIED, DENIED, BACK)},
     "tenants:template":            {"GET":  (LOGIN, OK,     OK,     OK,     OK),
                                     "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
+    "tenants:terraform":           {"GET":  (LOGIN, OK,     OK,     OK,     OK),
+                                    "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
     "tenants:account":             {"GET":  (LOGIN, OK,     OK,     OK,     MISSING),
                                     "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
     "tenants:account_test":        {"GET":  (LOGIN, BACK,   DENIED, DENIED, MISSING),

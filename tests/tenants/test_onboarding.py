@@ -1,6 +1,8 @@
+import ast
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import yaml
 
@@ -107,3 +109,51 @@ def test_template_scopes_what_aws_can_scope_and_nothing_is_broader(acme):
     tags = by_action["autoscaling:CreateOrUpdateTags"]
     assert _actions(tags) == ["autoscaling:CreateOrUpdateTags"]
     assert tags["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": ["parkway:sizes"]}}
+
+
+# --------------------------------------------------------------------------- the template in the tools
+
+
+def test_the_cloudformation_template_passes_cfn_lint(acme):
+    from cfnlint.api import lint
+
+    # Errors and warnings, as the cfn-lint command reports them, in a region of each partition.
+    matches = lint(onboarding.cloudformation_template(acme), regions=["us-east-1", "eu-west-1", "us-gov-west-1", "cn-north-1"])
+    assert [str(m) for m in matches] == []
+
+
+def _document(value):
+    # moto hands back an inline policy created by CloudFormation as the repr of
+    # the dict it was given, where AWS gives JSON.
+    if isinstance(value, dict):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return ast.literal_eval(value)
+
+
+def test_the_cloudformation_template_deploys_the_role_with_both_policies(acme, standin, settings):
+    cloudformation = boto3.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=onboarding.STACK_NAME, TemplateBody=onboarding.cloudformation_template(acme),
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    (stack,) = cloudformation.describe_stacks(StackName=onboarding.STACK_NAME)["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    (output,) = stack["Outputs"]
+    assert output["OutputKey"] == "RoleArn"
+    assert output["OutputValue"] == f"arn:aws:iam::123456789012:role/{settings.PARKWAY_ROLE_NAME}"
+
+    iam = boto3.client("iam")
+    role = iam.get_role(RoleName=settings.PARKWAY_ROLE_NAME)["Role"]
+    (trust,) = _document(role["AssumeRolePolicyDocument"])["Statement"]
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": acme.external_id}}
+    (expected_trust,) = onboarding.trust_policy(acme)["Statement"]
+    assert trust == {k: v for k, v in expected_trust.items() if k != "Sid"}
+    assert iam.list_role_policies(RoleName=settings.PARKWAY_ROLE_NAME)["PolicyNames"] == ["ParkwayParking"]
+    inline = _document(iam.get_role_policy(RoleName=settings.PARKWAY_ROLE_NAME, PolicyName="ParkwayParking")["PolicyDocument"])
+    assert {a for s in inline["Statement"] for a in _actions(s)} == EXACT_ACTIONS
+    # With ${AWS::Partition} resolved, the deployed policy is the one source, word for word.
+    assert inline == onboarding.permission_policy()
