@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "axes",
     "tenants",
     "scheduling",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -326,3 +327,12 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# --- Notifications (notifications/, portal/outbound.py) ----------------------
+# Webhooks are never sent to loopback, private or link-local addresses unless
+# this is true (the demo and tests, whose receivers run on 127.0.0.1).
+PARKWAY_WEBHOOK_ALLOW_PRIVATE = env.bool("PARKWAY_WEBHOOK_ALLOW_PRIVATE", default=False)
+# A channel is disabled after this many permanent failures in a row (404, 410…).
+PARKWAY_NOTIFY_MAX_FAILURES = env.int("PARKWAY_NOTIFY_MAX_FAILURES", default=3)
+# Transient failures (5xx, time-outs) are retried this many times, with back-off.
+PARKWAY_NOTIFY_RETRIES = env.int("PARKWAY_NOTIFY_RETRIES", default=5)

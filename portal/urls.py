@@ -38,6 +38,7 @@ urlpatterns = [
     path("app/invitations/", include("tenants.invitation_urls")),
     path("app/", include("tenants.urls")),
     path("app/", include("scheduling.urls")),
+    path("app/", include("notifications.urls")),
     path("", RedirectView.as_view(pattern_name="tenants:overview", permanent=False)),
     path("favicon.ico", favicon, name="favicon"),
 ]

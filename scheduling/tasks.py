@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from notifications import events as notification_events
 from scheduling import claims, parking
 from scheduling.history import history_prune
 
@@ -26,6 +27,7 @@ def tick(at: str | None = None) -> int:
     if pending:
         logger.info("%d account(s) still have a parking task queued or running: not enqueued again", pending)
     if claim.account_ids:
+        notification_events.tick_opened(tick=claim.token, account_ids=claim.account_ids)
         transaction.on_commit(lambda: _enqueue_parking(claim, at))
     return len(claim.account_ids)
 
@@ -51,6 +53,7 @@ def park_account(account_id: int, at: str | None = None, claim: str | None = Non
     try:
         instant = dt.datetime.fromisoformat(at) if at else None
         result = parking.park_account(account_id=account_id, at=instant)
+        notification_events.account_reported(tick=claim, result=result)
     finally:
         if claim is not None:
             claims.claim_release(account_ids=[account_id], token=claim)

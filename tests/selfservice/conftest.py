@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from notifications.models import Channel, Delivery
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import services
 from tenants.audit import Actor
@@ -115,4 +116,6 @@ def tenant_snapshot(tenant: Tenant) -> dict[str, list[dict]]:
         "events": rows(AuditEvent.objects.filter(tenant=tenant)),
         "memberships": rows(Membership.objects.filter(tenant=tenant)),
         "invitations": rows(Invitation.objects.filter(tenant=tenant)),
+        "channels": rows(Channel.objects.filter(tenant=tenant)),
+        "deliveries": rows(Delivery.objects.filter(channel__tenant=tenant)),
     }

@@ -16,13 +16,14 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from notifications.models import Channel
 from tenants.members import member_invite
 from tenants.models import Membership
 from tests.selfservice.conftest import GlobexWorld, make_account, make_resources, office_hours, tenant_snapshot
 
 pytestmark = pytest.mark.django_db
 
-SELF_SERVICE_NAMESPACES = ("tenants", "scheduling")
+SELF_SERVICE_NAMESPACES = ("tenants", "scheduling", "notifications")
 
 
 def selfservice_patterns() -> Iterator[tuple[str, URLPattern]]:
@@ -140,6 +141,7 @@ def test_no_url_reaches_another_tenants_objects(
         "schedule_pk": globex_world.schedule.pk,
         "membership_pk": Membership.objects.get(user=globex_member, tenant=globex).pk,
         "invitation_pk": member_invite(tenant=globex, email="new@globex.test", role="viewer", actor="cli").pk,
+        "channel_pk": Channel.objects.create(tenant=globex, kind="email", name="it", target="it@globex.test").pk,
     }
     # Everything any form of ours reads, valid enough that an unscoped view would act.
     post_data = {
@@ -147,6 +149,7 @@ def test_no_url_reaches_another_tenants_objects(
         "state": "stopped", "hours": "2", "timezone": "UTC", "description": "x", "stop_new_instances": "on",
         "periods-TOTAL_FORMS": "1", "periods-INITIAL_FORMS": "0", "periods-MIN_NUM_FORMS": "0",
         "periods-MAX_NUM_FORMS": "20", "periods-0-weekdays": "sat-sun",
+        "events": ["failures"], "enabled": "on",
         "role": "viewer", f"member-{globex_ids['membership_pk']}-role": "viewer",
     }
     before = tenant_snapshot(globex)
@@ -212,6 +215,7 @@ def test_every_page_has_unique_element_ids(acme_client, acme, acme_member, acme_
     ids = {
         "account_pk": acme_account.pk, "resource_pk": resource.pk, "schedule_pk": schedule.pk,
         "membership_pk": Membership.objects.get(user=acme_member).pk, "invitation_pk": invitation.pk,
+        "channel_pk": Channel.objects.create(tenant=acme, kind="webhook", name="hook", target="https://h.test/x", secret="s").pk,
     }
     for name, pattern in selfservice_patterns():
         response = acme_client.get(url_for(name, pattern, ids), follow=True)

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from notifications.models import Channel
 from scheduling.models import Override, Resource, Schedule
 from tenants.models import CloudAccount, Invitation, Membership, Tenant
 from tests.conftest import ACME_ACCOUNT
@@ -28,7 +29,7 @@ from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("tenants", "scheduling", "invitations")
+NAMESPACES = ("tenants", "scheduling", "invitations", "notifications")
 PERSONAS = ("anonymous", "admin", "operator", "viewer", "other")
 
 # Cells. "done": 302 and acme changed. "login": 302 to the sign-in page. Every
@@ -93,6 +94,15 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
                                     "POST": (LOGIN, DONE,   DONE,   DENIED, BACK)},
     "scheduling:activity":         {"GET":  (LOGIN, OK,     OK,     OK,     OK),
                                     "POST": (LOGIN, OK,     OK,     OK,     OK)},
+    # Notification channels: tenant admins only.
+    "notifications:channels":      {"GET":  (LOGIN, OK,     DENIED, DENIED, OK),
+                                    "POST": (LOGIN, DONE,   DENIED, DENIED, BACK)},
+    "notifications:channel":       {"GET":  (LOGIN, OK,     DENIED, DENIED, MISSING),
+                                    "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
+    "notifications:channel_test":  {"GET":  (LOGIN, BACK,   DENIED, DENIED, MISSING),
+                                    "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
+    "notifications:channel_delete": {"GET": (LOGIN, OK,     DENIED, DENIED, MISSING),
+                                    "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
@@ -130,6 +140,7 @@ class AcmeWorld:
     target: Membership  # whose role an admin changes, whom an admin removes
     pending: Invitation  # an invitation an admin withdraws
     token: str  # the link of another one, to newcomer@acme.test
+    channel: Channel
 
     def kwargs(self, pattern: URLPattern) -> dict[str, object]:
         values = {
@@ -139,6 +150,7 @@ class AcmeWorld:
             "membership_pk": self.target.pk,
             "invitation_pk": self.pending.pk,
             "token": self.token,
+            "channel_pk": self.channel.pk,
         }
         wanted = list(pattern.pattern.regex.groupindex)
         unknown = set(wanted) - set(values)
@@ -168,6 +180,10 @@ class AcmeWorld:
             },
             "tenants:settings": {"timezone": "Europe/Berlin"},
             "scheduling:schedule": schedule_form | {"name": self.schedule.name, "periods-0-weekdays": "sat-sun"},
+            "notifications:channels": {
+                "kind": "email", "name": "ops", "target": "ops@acme.test", "events": ["parking_summary"],
+            },
+            "notifications:channel": {"name": "renamed", "events": ["failures"], "enabled": "on"},
             "invitations:accept": {"new_password1": "correct horse battery", "new_password2": "correct horse battery"},
         }.get(name, {})
 
@@ -186,9 +202,10 @@ def world(acme, acme_member, globex_member) -> AcmeWorld:
     Override.objects.create(resource=resource, state="running", until=timezone.now() + dt.timedelta(hours=1), created_by_label="tom")
     pending, _ = invite(acme, "pending@acme.test", "operator")
     _, token = invite(acme, "newcomer@acme.test", "viewer")
+    channel = Channel.objects.create(tenant=acme, kind="email", name="team", target="team@acme.test", events=["failures"])
     return AcmeWorld(
         acme=acme, users=users, account=account, resource=resource, schedule=schedule,
-        target=target, pending=pending, token=token,
+        target=target, pending=pending, token=token, channel=channel,
     )
 
 

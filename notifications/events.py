@@ -1,0 +1,135 @@
+"""Parking events become messages: one summary per tenant per tick, never one
+per machine ("grouped alerts, not floods").
+
+The tick opens a tally per tenant with how many of its accounts were enqueued
+(`tick_opened`); each account's task adds what it did (`account_reported`);
+the task that completes the tally claims it once and sends. A tally whose
+tasks were lost is sent by a later tick (`tallies_flush`), and an account that
+reports after its tally went out sends its own part, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.delivery import deliveries_create
+from notifications.models import Channel, Event, TickTally
+from scheduling.claims import running_seconds
+from scheduling.models import ParkingAction
+from tenants.models import CloudAccount, Tenant
+
+if TYPE_CHECKING:
+    from scheduling.parking import AccountResult
+
+MAX_FAILURE_LINES = 20
+
+
+def tick_opened(*, tick: str, account_ids: list[int]) -> None:
+    """The tick enqueued these accounts under the claim token `tick`."""
+    tallies_flush(older_than=timezone.now() - dt.timedelta(seconds=running_seconds()))
+    per_tenant = Counter(CloudAccount.objects.filter(pk__in=account_ids).values_list("tenant_id", flat=True))
+    TickTally.objects.bulk_create(
+        [TickTally(tenant_id=tenant_id, tick=tick, expected=n) for tenant_id, n in per_tenant.items()],
+        ignore_conflicts=True,
+    )
+
+
+def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
+    stopped = started = 0
+    failures: list[dict] = []
+    account = result.account
+    where = account.name or account.account_id
+    if result.run is not None:
+        rows = ParkingAction.objects.filter(run=result.run).exclude(action=ParkingAction.Action.SKIP).select_related("resource")
+        for action in rows:
+            if action.outcome == ParkingAction.Outcome.SUCCEEDED:
+                if action.action == ParkingAction.Action.STOP:
+                    stopped += 1
+                else:
+                    started += 1
+            elif action.outcome == ParkingAction.Outcome.FAILED:
+                failures.append({
+                    "account": where, "resource": action.resource.resource_id, "name": action.resource.name,
+                    "action": action.action, "message": action.error_message or action.error_code,
+                })
+    failed = len(failures)
+    if result.status in ("failed", "error"):
+        failed += 1
+        failures.insert(0, {"account": where, "resource": "", "name": "", "action": "", "message": result.error})
+    return stopped, started, failed, failures
+
+
+def account_reported(*, tick: str | None, result: AccountResult) -> None:
+    """One account's task is done: add to its tenant's tally, send when it is the last."""
+    if result.status in ("busy", "superseded"):
+        return
+    stopped, started, failed, failures = _what_happened(result)
+    tenant = result.account.tenant
+    if tick is None:
+        if stopped or started or failed:
+            _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
+        return
+    with transaction.atomic():
+        tally, _ = TickTally.objects.get_or_create(tenant=tenant, tick=tick, defaults={"expected": 1})
+        tally = TickTally.objects.select_for_update().get(pk=tally.pk)
+        if tally.sent_at is not None:
+            # Late: the tally went out without this account; its part goes on its own.
+            if stopped or started or failed:
+                _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
+            return
+        tally.done += 1
+        tally.stopped += stopped
+        tally.started += started
+        tally.failed += failed
+        tally.failures = (tally.failures + failures)[:MAX_FAILURE_LINES]
+        if tally.done >= tally.expected:
+            tally.sent_at = timezone.now()
+        tally.save()
+        if tally.sent_at is not None:
+            _tally_send(tally)
+
+
+def tallies_flush(*, older_than: dt.datetime) -> int:
+    """Send the tallies whose tasks never all reported (lost, killed)."""
+    sent = 0
+    for pk in TickTally.objects.filter(sent_at__isnull=True, created_at__lt=older_than).values_list("pk", flat=True):
+        with transaction.atomic():
+            if TickTally.objects.filter(pk=pk, sent_at__isnull=True).update(sent_at=timezone.now()) == 1:
+                _tally_send(TickTally.objects.select_related("tenant").get(pk=pk))
+                sent += 1
+    return sent
+
+
+def _tally_send(tally: TickTally) -> None:
+    if tally.stopped or tally.started or tally.failed:
+        _summary_send(
+            tenant=tally.tenant, stopped=tally.stopped, started=tally.started, failed=tally.failed, failures=tally.failures
+        )
+
+
+def _failure_line(f: dict) -> str:
+    if f.get("resource"):
+        what = f"{f['action']} {f['name'] or f['resource']} ({f['resource']}, {f['account']})"
+        return f"{what} failed: {f['message']}"
+    return f"Account {f['account']} could not be parked: {f['message']}"
+
+
+def _summary_send(*, tenant: Tenant, stopped: int, started: int, failed: int, failures: list[dict]) -> None:
+    data = {"stopped": stopped, "started": started, "failed": failed, "failures": failures}
+    title = f"Parkway · {tenant.name}: {stopped} stopped, {started} started, {failed} failed"
+    lines = [_failure_line(f) for f in failures]
+    channels = list(Channel.objects.filter(tenant=tenant, enabled=True))
+    summary = [c for c in channels if c.wants(Event.PARKING_SUMMARY)]
+    deliveries_create(tenant=tenant, event=Event.PARKING_SUMMARY, message={"title": title, "lines": lines, "data": data}, channels=summary)
+    if failed:
+        # Channels that chose failures but not the summary hear about the failures alone.
+        only_failures = [c for c in channels if c.wants(Event.FAILURES) and c not in summary]
+        title = f"Parkway · {tenant.name}: {failed} failure{'s' if failed != 1 else ''} while parking"
+        deliveries_create(
+            tenant=tenant, event=Event.FAILURES, message={"title": title, "lines": lines, "data": data}, channels=only_failures
+        )
