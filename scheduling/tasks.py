@@ -53,7 +53,10 @@ def park_account(account_id: int, at: str | None = None, claim: str | None = Non
     try:
         instant = dt.datetime.fromisoformat(at) if at else None
         result = parking.park_account(account_id=account_id, at=instant)
-        notification_events.account_reported(tick=claim, result=result)
+        try:
+            notification_events.account_reported(tick=claim, result=result)
+        except Exception:  # telling people must never turn a finished parking run into a failed task
+            logger.exception("Could not record account %s for the parking summary", account_id)
     finally:
         if claim is not None:
             claims.claim_release(account_ids=[account_id], token=claim)
