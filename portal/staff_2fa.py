@@ -70,7 +70,10 @@ def staff_totp_enrol(*, username: str, actor: Actor, replace: bool = False) -> T
 
     Refused (AlreadyEnrolled) when they have one, unless `replace`: a lost phone
     then stops working the moment the new device exists."""
-    user = get_user_model().objects.filter(username=username, is_staff=True, is_active=True).first()
+    # A NUL byte is no username, and PostgreSQL refuses it in a query with an error.
+    user = None if "\x00" in username else (
+        get_user_model().objects.filter(username=username, is_staff=True, is_active=True).first()
+    )
     if user is None:
         raise StaffNotFound(f"No active staff user {username!r}.")
     existing = TOTPDevice.objects.filter(user=user)
