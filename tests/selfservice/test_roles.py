@@ -91,6 +91,9 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
                                     "POST": (LOGIN, DONE,   DONE,   DENIED, BACK)},
     "scheduling:activity":         {"GET":  (LOGIN, OK,     OK,     OK,     OK),
                                     "POST": (LOGIN, OK,     OK,     OK,     OK)},
+    # Savings are read by every member; the export only reads.
+    "scheduling:savings_csv":      {"GET":  (LOGIN, OK,     OK,     OK,     OK),
+                                    "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
