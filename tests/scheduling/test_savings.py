@@ -234,3 +234,21 @@ def test_the_overview_costs_the_same_with_more_history(world, client, acme_membe
             record(extra, "stop", berlin(2025, 3, day, 20))
             record(extra, "start", berlin(2025, 3, day + 1, 8))
     assert queries() == before
+
+
+def test_the_admin_index_totals_every_tenant_and_names_who_has_most_to_gain(world, staff_client, globex):
+    globex_account = Resource.objects.get(resource_id="i-globex").account
+    # Three m5.large running with no schedule at globex: a month of them is 3 × 730 h × $0.096.
+    for n in range(3):
+        resource(globex_account, f"i-idle-{n}", instance_type="m5.large", state="running")
+    resource(world["account"], "i-unpriced-idle", instance_type="x9.weird", state="running")
+    with time_machine.travel(NOW, tick=False):
+        page = staff_client.get("/admin/").content.decode()
+    panel = page.split('data-testid="savings-panel"')[1]
+    # acme's March plus globex's open stop since 2 March 20:00 CET (= 19:00 UTC) on a t3.micro.
+    globex_hours = Decimal((NOW - berlin(2025, 3, 2, 20)).total_seconds()) / 3600
+    total = 91 * T3_MICRO + 2 * PG_T3_MICRO + globex_hours * T3_MICRO
+    assert f"${total.quantize(Decimal('0.01'))}" in panel
+    gain = panel.split('data-testid="most-to-gain"')[1]
+    assert "Globex" in gain and f"${(3 * 730 * Decimal('0.096')).quantize(Decimal('0.01')):,}" in gain
+    assert "Acme" not in gain  # its only idle machine has no known price
