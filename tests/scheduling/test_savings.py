@@ -252,3 +252,8 @@ def test_the_admin_index_totals_every_tenant_and_names_who_has_most_to_gain(worl
     gain = panel.split('data-testid="most-to-gain"')[1]
     assert "Globex" in gain and f"${(3 * 730 * Decimal('0.096')).quantize(Decimal('0.01')):,}" in gain
     assert "Acme" not in gain  # its only idle machine has no known price
+
+
+def test_staff_set_the_price_factor_on_the_tenant_page(acme, staff_client):
+    page = staff_client.get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
+    assert 'name="price_factor"' in page and 'value="1.000"' in page
