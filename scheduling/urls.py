@@ -8,7 +8,7 @@ from django.urls import path
 
 import portal.converters  # noqa: F401  (registers <id:…>)
 
-from scheduling import views, views_activity
+from scheduling import views, views_activity, views_savings
 
 app_name = "scheduling"
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("schedules/<id:schedule_pk>/", views.schedule_detail, name="schedule"),
     path("schedules/<id:schedule_pk>/delete/", views.schedule_delete, name="schedule_delete"),
     path("activity/", views_activity.activity, name="activity"),
+    path("savings.csv", views_savings.savings_csv, name="savings_csv"),
 ]

@@ -54,6 +54,7 @@ from scheduling.resolver import (
     snooze_consequence,
     snooze_previews,
 )
+from scheduling.savings import resource_savings
 from scheduling.services import assigned_machines, schedule_save, schedules_delete, tag_users
 from tenants.forms import add_service_errors
 from tenants.models import CloudAccount, Tenant
@@ -208,6 +209,7 @@ def render_resource(
         "snoozes": list(resource.overrides.order_by("-created_at")[:5]),
         "actions": list(ParkingAction.objects.filter(resource=resource).select_related("run").order_by("-created_at", "-pk")[:30]),
         "next": safe_next(request, ""),
+        "savings": resource_savings(resource=resource, now=now),
     }
     return render(request, "selfservice/resource.html", context, status=status)
 

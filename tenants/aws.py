@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 import threading
@@ -602,3 +603,28 @@ def _action_name(exc: ClientError) -> str:
     if marker in message:
         return message.split(marker, 1)[1].split()[0].rstrip(".,;")
     return f"{prefix.get(service, service) or 'aws'}:{exc.operation_name}"
+
+
+# --- Our own price list (pricing:GetProducts) --------------------------------------
+
+# The Price List API answers from a few regions only; us-east-1 serves the aws partition.
+PRICING_REGION = "us-east-1"
+
+
+def pricing_client() -> Any:
+    """A Price List API client under *our own* identity (the default chain),
+    never a customer's: prices are public and no customer role allows it."""
+    return _source_session().create_client("pricing", region_name=PRICING_REGION, config=client_config())
+
+
+def pricing_products(client: Any, *, service_code: str, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Every product of `service_code` matching `filters` (TERM_MATCH each), as
+    AWS's price-list documents (one paginated GetProducts)."""
+    terms = [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in filters.items()]
+    try:
+        pages = client.get_paginator("get_products").paginate(ServiceCode=service_code, Filters=terms, FormatVersion="aws_v1")
+        for page in pages:
+            for item in page.get("PriceList", []):
+                yield json.loads(item) if isinstance(item, str) else item
+    except AWS_ERRORS as exc:
+        raise translate_error(exc) from exc

@@ -10,10 +10,11 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -72,6 +73,13 @@ class Tenant(models.Model):
     timezone = models.CharField(
         "time zone", max_length=64, default="UTC", validators=[validate_timezone],
         help_text="Times are shown in this zone to members who have not chosen their own.",
+    )
+    # What the tenant really pays per list-price dollar (reserved instances,
+    # savings plans, EDP): savings are hours × list price × this factor.
+    price_factor = models.DecimalField(
+        "price factor", max_digits=4, decimal_places=3, default=Decimal("1.000"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Share of AWS's on-demand list price this customer pays (1 = list price, 0.7 = 30% discount).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_safe
 from portal.zones import format_when, organisation_zone
 from portal.throttle import ThrottleResult, throttle_hit
 from scheduling.overview import accounts_overview
+from scheduling.savings import savings_report
 from tenants import aws
 from tenants.aws import LEGACY_PAUSED
 from tenants.decorators import SESSION_TENANT_KEY, safe_next, tenant_member_required
@@ -102,6 +103,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "legacy_accounts": legacy,
             "deadline": settings.PARKWAY_LEGACY_DEADLINE,
             "disconnected": disconnected,
+            "savings": savings_report(tenant=request.tenant),
         },
     )
 

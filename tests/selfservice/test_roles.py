@@ -103,6 +103,9 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
                                     "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
     "notifications:channel_delete": {"GET": (LOGIN, OK,     DENIED, DENIED, MISSING),
                                     "POST": (LOGIN, DONE,   DENIED, DENIED, MISSING)},
+    # Savings are read by every member; the export only reads.
+    "scheduling:savings_csv":      {"GET":  (LOGIN, OK,     OK,     OK,     OK),
+                                    "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
