@@ -211,21 +211,24 @@ def connect(request: HttpRequest) -> HttpResponse:
     return render(request, "selfservice/connect.html", context, status=status)
 
 
+def attachment(body: str, *, filename: str, content_type: str) -> HttpResponse:
+    """A text file the browser saves under `filename`."""
+    return HttpResponse(body, content_type=content_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @tenant_member_required
 @require_safe
 def template_download(request: HttpRequest) -> HttpResponse:
-    response = HttpResponse(cloudformation_template(request.tenant), content_type="application/x-yaml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{TEMPLATE_FILENAME}"'
-    return response
+    return attachment(
+        cloudformation_template(request.tenant), filename=TEMPLATE_FILENAME, content_type="application/x-yaml; charset=utf-8"
+    )
 
 
 @tenant_member_required
 @require_safe
 def terraform_download(request: HttpRequest) -> HttpResponse:
     """The same role as a one-file Terraform module; like the template, any member may read it."""
-    response = HttpResponse(terraform_module(request.tenant), content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{TERRAFORM_FILENAME}"'
-    return response
+    return attachment(terraform_module(request.tenant), filename=TERRAFORM_FILENAME, content_type="text/plain; charset=utf-8")
 
 
 # --------------------------------------------------------------------------- one account
