@@ -4,7 +4,7 @@ moto renders DescribeInstances at ~3 ms per instance: at 1,000 accounts × 100
 machines it would measure moto. This fake answers the five calls a tick makes
 from memory, after a fixed latency per call (AWS's own time, roughly):
 AssumeRole, GetCallerIdentity, DescribeInstances (one page), StopInstances,
-StartInstances. Anything else is answered 400 InvalidAction and counted.
+StartInstances, and RDS / Auto Scaling describes with no resources. Anything else is answered 400 InvalidAction and counted.
 
 * The account of an EC2 call is read from the access key id in the request's
   signature (AssumeRole issues keys naming the role's account); nothing is
@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+RDS_NS = "http://rds.amazonaws.com/doc/2014-10-31/"
+AUTOSCALING_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 EC2_NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 OUR_ACCOUNT = "123456789012"
@@ -184,6 +186,24 @@ class FakeAws:
 
     def _StartInstances(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
         return self._change(params, account, region, to="running", element="StartInstances")
+
+
+    # The fleet has no databases or groups: the tick still describes each kind
+    # once per region, and these answer "none" as AWS would.
+    def _empty(self, action: str, namespace: str, member: str) -> tuple[int, str]:
+        return 200, (
+            f'<{action}Response xmlns="{namespace}"><{action}Result><{member}/></{action}Result>'
+            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></{action}Response>"
+        )
+
+    def _DescribeDBInstances(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
+        return self._empty("DescribeDBInstances", RDS_NS, "DBInstances")
+
+    def _DescribeDBClusters(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
+        return self._empty("DescribeDBClusters", RDS_NS, "DBClusters")
+
+    def _DescribeAutoScalingGroups(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
+        return self._empty("DescribeAutoScalingGroups", AUTOSCALING_NS, "AutoScalingGroups")
 
 
 def _error(code: str, message: str, *, sender: bool = False) -> str:
