@@ -290,6 +290,8 @@ PARKWAY_ALLOW_SQLITE = env.bool("PARKWAY_ALLOW_SQLITE", default=False)
 # restarts it); staff unlock from the admin (Axes › Access attempts › Unlock).
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("PARKWAY_LOGIN_FAILURE_LIMIT", default=10)
+# Password reset emails per address per hour (ten times as many per client address).
+PARKWAY_PASSWORD_RESET_PER_HOUR = env.int("PARKWAY_PASSWORD_RESET_PER_HOUR", default=3)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PARKWAY_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # A successful sign-in must not clear the count: it would clear every username's
