@@ -11,10 +11,12 @@ import json
 import pytest
 import time_machine
 from django.db import connection
+from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule
+from django_q.scheduler import scheduler
 
 from notifications import services
-from notifications.delivery import delivery_attempt
+from notifications.delivery import delivery_attempt, retry_schedule_name
 from notifications.models import Channel, Delivery
 from scheduling import tasks
 from tenants import aws, demo
@@ -208,3 +210,33 @@ def test_email_channels_send_to_their_list(acme, mailoutbox):
     assert delivery_attempt(delivery_id=delivery.pk) == "sent"
     (mail,) = mailoutbox
     assert mail.to == ["a@acme.test", "b@acme.test"] and "Acme" in mail.subject
+
+
+def test_a_retry_schedule_is_deleted_when_it_fires(acme, receiver):
+    """django-q2 keeps a ONCE schedule whose repeats are positive (it only drops
+    them to 0): retries would pile up, one dead schedule per retried delivery."""
+    receiver.status = 500
+    channel, _ = webhook(acme, receiver)
+    delivery = services.channel_send_test(channel=channel, actor="cli")
+    assert delivery_attempt(delivery_id=delivery.pk) == "retrying"
+    delivery.refresh_from_db()
+    name = retry_schedule_name(delivery.pk)
+    with time_machine.travel(delivery.next_attempt_at + dt.timedelta(seconds=1)):
+        scheduler(broker=get_broker())  # what the cluster's scheduler does every 30 s
+    assert not Schedule.objects.filter(name=name).exists()
+    queued = [q.task for q in OrmQ.objects.all()]
+    assert [(t["func"], t["args"]) for t in queued] == [("notifications.tasks.deliver", (delivery.pk,))]
+
+
+def test_a_delivery_settled_before_its_retry_fired_leaves_no_schedule(acme, receiver):
+    receiver.status = 503
+    channel, _ = webhook(acme, receiver)
+    delivery = services.channel_send_test(channel=channel, actor="cli")
+    assert delivery_attempt(delivery_id=delivery.pk) == "retrying"
+    delivery.refresh_from_db()
+    assert Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).exists()
+    receiver.status = 200
+    with time_machine.travel(delivery.next_attempt_at + dt.timedelta(seconds=1)):
+        assert delivery_attempt(delivery_id=delivery.pk) == "sent"  # another task got there first
+    assert not Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).exists()
+
