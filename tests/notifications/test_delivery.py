@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import json
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.db import connection
 from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule
@@ -240,3 +242,11 @@ def test_a_delivery_settled_before_its_retry_fired_leaves_no_schedule(acme, rece
         assert delivery_attempt(delivery_id=delivery.pk) == "sent"  # another task got there first
     assert not Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).exists()
 
+
+def test_the_migration_deletes_retry_schedules_left_by_earlier_versions(acme):
+    migration = importlib.import_module("notifications.migrations.0002_warnings_and_credential_notices")
+    Schedule.objects.create(name="notify-retry-1", func="notifications.tasks.deliver", schedule_type=Schedule.ONCE, repeats=0)
+    Schedule.objects.create(name="notify-retry-2", func="notifications.tasks.deliver", schedule_type=Schedule.ONCE, repeats=-1)
+    Schedule.objects.create(name="parkway-tick", func="scheduling.tasks.tick", schedule_type=Schedule.MINUTES, repeats=0)
+    migration.fired_retry_schedules_delete(django_apps, None)
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == ["notify-retry-2", "parkway-tick"]
