@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 
 from notifications import services
 from notifications.forms import EVENT_CHOICES
-from notifications.models import Channel, Delivery
+from notifications.models import Channel, CredentialNotice, Delivery, StopWarning
+from portal.admin_helpers import ReadOnlyAdmin
 
 
 class ChannelAdminForm(forms.ModelForm):
@@ -102,3 +103,26 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(StopWarning)
+class StopWarningAdmin(ReadOnlyAdmin):
+    """Pre-stop warnings sent (one per machine and stop) and whether their link was used."""
+
+    list_display = ["stop_at", "tenant", "resource", "zone", "created_at", "used_at", "snooze"]
+    list_filter = [("used_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["tenant", "resource", "snooze"]
+    search_fields = ["tenant__slug", "resource__resource_id", "resource__name"]
+    # The nonce is the link's secret half: never shown.
+    fields = ["tenant", "resource", "stop_at", "zone", "created_at", "used_at", "snooze"]
+    date_hierarchy = "stop_at"
+
+
+@admin.register(CredentialNotice)
+class CredentialNoticeAdmin(ReadOnlyAdmin):
+    """Credential problems told to a tenant (deleted when the connection works again)."""
+
+    list_display = ["created_at", "account", "topic", "key", "message"]
+    list_filter = ["topic"]
+    list_select_related = ["account__tenant"]
+    search_fields = ["account__account_id", "account__tenant__slug"]

@@ -107,6 +107,7 @@ def delivery_attempt(*, delivery_id: int) -> str:
         else:
             delivery.status = Delivery.Status.FAILED
             delivery.save()
+            _retry_unschedule(delivery)
             if exc.permanent:
                 _count_permanent_failure(channel, exc.message)
         logger.warning(
@@ -115,18 +116,31 @@ def delivery_attempt(*, delivery_id: int) -> str:
         return delivery.status
     delivery.status, delivery.error = Delivery.Status.SENT, ""
     delivery.save()
+    _retry_unschedule(delivery)
     Channel.objects.filter(pk=channel.pk).update(consecutive_failures=0)
     return delivery.status
 
 
+def retry_schedule_name(delivery_id: int) -> str:
+    return f"notify-retry-{delivery_id}"
+
+
 def _schedule_retry(delivery: Delivery) -> None:
+    # repeats=-1: django-q2 deletes a ONCE schedule with negative repeats when
+    # it fires; a positive count only drops to 0 and the row stays for ever.
     Schedule.objects.update_or_create(
-        name=f"notify-retry-{delivery.pk}",
+        name=retry_schedule_name(delivery.pk),
         defaults={
             "func": "notifications.tasks.deliver", "args": repr((delivery.pk,)), "schedule_type": Schedule.ONCE,
-            "next_run": delivery.next_attempt_at, "repeats": 1,
+            "next_run": delivery.next_attempt_at, "repeats": -1,
         },
     )
+
+
+def _retry_unschedule(delivery: Delivery) -> None:
+    """A settled delivery keeps no retry (one left when another task delivered it first)."""
+    if delivery.attempts > 1:  # only a retried delivery ever had one
+        Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).delete()
 
 
 def _count_permanent_failure(channel: Channel, reason: str) -> None:

@@ -11,12 +11,14 @@ reports after its tally went out sends its own part, so nothing is lost.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
+from notifications import credentials, snoozes, warnings
 from notifications.delivery import deliveries_create
 from notifications.models import Channel, Event, TickTally
 from scheduling.claims import running_seconds
@@ -27,6 +29,25 @@ if TYPE_CHECKING:
     from scheduling.parking import AccountResult
 
 MAX_FAILURE_LINES = 20
+
+logger = logging.getLogger(__name__)
+
+
+def tick_notices(*, at: dt.datetime) -> None:
+    """What each tick tells besides the summary, from the database alone (no
+    AWS call): pre-stop warnings, snoozes that ran out, legacy keys nearing
+    their deadline. Each goes out once however many ticks run (see each
+    module); a failure of one is logged and never stops the tick or the others."""
+    for what, send in (
+        ("pre-stop warnings", warnings.stop_warnings_send),
+        ("ended snoozes", snoozes.snooze_ends_send),
+        ("legacy-deadline notices", credentials.legacy_deadline_notices_send),
+    ):
+        try:
+            with transaction.atomic():
+                send(at=at)
+        except Exception:
+            logger.exception("Could not send the tick's %s", what)
 
 
 def tick_opened(*, tick: str, account_ids: list[int]) -> None:

@@ -1,5 +1,7 @@
 """Where a tenant hears about parking (channels), what was sent (deliveries),
-and the per-tick tallies that become one summary per tenant per tick."""
+the per-tick tallies that become one summary per tenant per tick, and the
+records that make every other message go out once (pre-stop warnings and
+their links, credential notices)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ from tenants.models import Tenant
 class Event(models.TextChoices):
     PARKING_SUMMARY = "parking_summary", "Parking summary (one message per tick: stopped, started, failed)"
     FAILURES = "failures", "Failures (an action failed, an account unreachable)"
+    CREDENTIALS = "credential_problems", (
+        "Credential problems (a connection test failed, a role revoked, legacy keys near their deadline)"
+    )
+    SNOOZES = "snoozes", "Snoozes set and ended"
+    PRE_STOP_WARNING = "pre_stop_warning", "Pre-stop warning (machines about to stop, each with a keep-running link)"
     TEST = "test", "Test message"
 
 
-SELECTABLE_EVENTS = [Event.PARKING_SUMMARY, Event.FAILURES]
+SELECTABLE_EVENTS = [Event.PARKING_SUMMARY, Event.FAILURES, Event.CREDENTIALS, Event.SNOOZES, Event.PRE_STOP_WARNING]
 
 
 class Channel(models.Model):
@@ -98,3 +105,48 @@ class TickTally(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "tick"], name="notifications_one_tally_per_tenant_tick")]
+
+
+class StopWarning(models.Model):
+    """One machine warned about before one scheduled stop. Unique per (machine,
+    stop time), so the warning goes out once whatever the number of ticks and
+    workers; the row is also the one-click link's: the token carries its
+    nonce, and `used_at` (set by a conditional update) makes it single use."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    resource = models.ForeignKey("scheduling.Resource", on_delete=models.CASCADE, related_name="+")
+    stop_at = models.DateTimeField()
+    # The schedule's zone, in which the message and the link's page say the time.
+    zone = models.CharField(max_length=64, default="UTC")
+    nonce = models.CharField(max_length=32, unique=True)
+    # The pass that inserted the row (rows of other passes are theirs to send).
+    claim = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    snooze = models.ForeignKey("scheduling.Override", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["resource", "stop_at"], name="notifications_one_warning_per_stop")]
+        indexes = [models.Index(fields=["claim"])]
+
+
+class CredentialNotice(models.Model):
+    """A credential problem told about, so it is told once: a failing
+    connection until it works again (the row is then deleted), each
+    legacy-deadline threshold once per account."""
+
+    class Topic(models.TextChoices):
+        FAILING = "failing", "Connection failing"
+        LEGACY_DEADLINE = "legacy_deadline", "Legacy keys near their deadline"
+
+    account = models.ForeignKey("tenants.CloudAccount", on_delete=models.CASCADE, related_name="+")
+    topic = models.CharField(max_length=20, choices=Topic.choices)
+    # Legacy deadline: the threshold in days ("30", "7", "1"); "" for a failing connection.
+    key = models.CharField(max_length=10, blank=True, default="")
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "topic", "key"], name="notifications_one_notice_per_account_topic_key")
+        ]

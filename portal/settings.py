@@ -348,3 +348,6 @@ PARKWAY_WEBHOOK_ALLOW_PRIVATE = env.bool("PARKWAY_WEBHOOK_ALLOW_PRIVATE", defaul
 PARKWAY_NOTIFY_MAX_FAILURES = env.int("PARKWAY_NOTIFY_MAX_FAILURES", default=3)
 # Transient failures (5xx, time-outs) are retried this many times, with back-off.
 PARKWAY_NOTIFY_RETRIES = env.int("PARKWAY_NOTIFY_RETRIES", default=5)
+# The pre-stop warning goes this many minutes before a scheduled stop (with a
+# link keeping each machine running 2 more hours); at least one tick apart.
+PARKWAY_WARNING_MINUTES = env.int("PARKWAY_WARNING_MINUTES", default=15)

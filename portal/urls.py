@@ -36,6 +36,7 @@ urlpatterns = [
     path("accounts/", include(account_patterns)),
     # The customers' self-service pages; staff who open them are sent to admin/.
     path("app/invitations/", include("tenants.invitation_urls")),
+    path("app/keep-running/", include("notifications.link_urls")),
     path("app/", include("tenants.urls")),
     path("app/", include("scheduling.urls")),
     path("app/", include("notifications.urls")),

@@ -1,7 +1,9 @@
 """What people do to machines by hand: park or start now, snooze, clear a snooze,
 assign a schedule.
 
-Used by the admin and the self-service page; every change is audited.
+Used by the admin and the self-service page; every change is audited, and
+snoozes set or cancelled are told to the tenant's channels (one message per
+action, notifications.snoozes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from scheduling import executor, leases, recording, resolver
+from notifications import snoozes as snooze_notices
+from scheduling import executor, leases, planner, recording, resolver
 from scheduling.models import Override, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
@@ -128,9 +131,11 @@ def _act_now_in_account(
 
 
 def override_create(
-    *, resource: Resource, state: str, until: dt.datetime, actor: Actor, reason: str = "", now: dt.datetime | None = None
+    *, resource: Resource, state: str, until: dt.datetime, actor: Actor, reason: str = "", now: dt.datetime | None = None,
+    notify: bool = True,
 ) -> Override:
-    """Snooze: keep `resource` running/stopped until `until` (at most 30 days ahead)."""
+    """Snooze: keep `resource` running/stopped until `until` (at most 30 days ahead).
+    `notify=False` leaves telling the channels to the caller (a selection is one message)."""
     require(actor, resource.account.tenant, OPERATE)
     now = now or timezone.now()
     if state not in Override.State.values:
@@ -153,18 +158,40 @@ def override_create(
             action="resource.snoozed", actor=actor, account=resource.account,
             details={"resource": resource.resource_id, "state": state, "until": until.isoformat(), "reason": reason},
         )
+        if notify:
+            snooze_notices.snoozes_set(overrides=[override], actor=actor)
     return override
+
+
+def _override_clear(*, resource: Resource, actor: Actor, now: dt.datetime) -> list[Override]:
+    require(actor, resource.account.tenant, OPERATE)
+    active = list(Override.objects.active(at=now).filter(resource=resource))
+    # Conditional: of two cancellations at once, each snooze is cancelled (and told) by one.
+    cancelled = [o for o in active if Override.objects.filter(pk=o.pk, cancelled_at__isnull=True).update(
+        cancelled_at=now, end_told_at=now) == 1]
+    if cancelled:
+        audit_record(action="resource.snooze_cleared", actor=actor, account=resource.account, details={"resource": resource.resource_id})
+    for override in cancelled:
+        override.resource = resource
+    return cancelled
 
 
 def override_clear(*, resource: Resource, actor: Actor, now: dt.datetime | None = None) -> int:
     """Cancel the resource's active snoozes; they stay as history."""
-    require(actor, resource.account.tenant, OPERATE)
-    now = now or timezone.now()
     with transaction.atomic():
-        cancelled = Override.objects.active(at=now).filter(resource=resource).update(cancelled_at=now)
+        cancelled = _override_clear(resource=resource, actor=actor, now=now or timezone.now())
         if cancelled:
-            audit_record(action="resource.snooze_cleared", actor=actor, account=resource.account, details={"resource": resource.resource_id})
-    return cancelled
+            snooze_notices.snoozes_cancelled(overrides=cancelled, actor=actor)
+    return len(cancelled)
+
+
+def resources_snooze_clear(*, resources: Iterable[Resource], actor: Actor) -> int:
+    """`override_clear` for a selection, told as one message per tenant."""
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = [o for resource in resources for o in _override_clear(resource=resource, actor=actor, now=now)]
+        snooze_notices.snoozes_cancelled(overrides=cancelled, actor=actor)
+    return len(cancelled)
 
 
 def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, actor: Actor) -> Resource:
@@ -209,10 +236,29 @@ def resources_assign_schedule(*, resources: Iterable[Resource], schedule: Schedu
 def resources_snooze(
     *, resources: Iterable[Resource], state: str, until: dt.datetime, actor: Actor, reason: str = ""
 ) -> int:
-    """`override_create` for a selection: all or none."""
+    """`override_create` for a selection: all or none, told as one message per tenant."""
     resources = list(resources)
     now = timezone.now()
     with transaction.atomic():
-        for resource in resources:
-            override_create(resource=resource, state=state, until=until, actor=actor, reason=reason, now=now)
+        created = [
+            override_create(resource=resource, state=state, until=until, actor=actor, reason=reason, now=now, notify=False)
+            for resource in resources
+        ]
+        snooze_notices.snoozes_set(overrides=created, actor=actor)
+    return len(resources)
+
+
+def resources_snooze_as_they_are(*, resources: Iterable[Resource], until: dt.datetime, actor: Actor, reason: str = "") -> int:
+    """Snooze each machine in the state it is in now (stopped ones stopped, others running): all or none."""
+    resources = list(resources)
+    now = timezone.now()
+    with transaction.atomic():
+        created = [
+            override_create(
+                resource=resource, until=until, actor=actor, reason=reason, now=now, notify=False,
+                state=Override.State.STOPPED if resource.state in planner.STOPPED_STATES else Override.State.RUNNING,
+            )
+            for resource in resources
+        ]
+        snooze_notices.snoozes_set(overrides=created, actor=actor)
     return len(resources)

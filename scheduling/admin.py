@@ -408,18 +408,14 @@ class ResourceAdmin(ParkwayModelAdmin):
     @admin.action(description="Snooze 2 h (keep as it is now)", permissions=["change"])
     def snooze_two_hours(self, request: HttpRequest, queryset: QuerySet) -> None:
         until = timezone.now() + dt.timedelta(hours=2)
-        count = 0
-        for resource in queryset.select_related("account__tenant"):
-            state = "stopped" if resource.state in ("stopped", "stopping") else "running"
-            resource_actions.override_create(resource=resource, state=state, until=until, actor=request.user, reason="snoozed from admin")
-            count += 1
+        count = resource_actions.resources_snooze_as_they_are(
+            resources=queryset.select_related("account__tenant"), until=until, actor=request.user, reason="snoozed from admin"
+        )
         self.message_user(request, f"Snoozed {count} machine(s) until {format_when(until)}.", messages.SUCCESS)
 
     @admin.action(description="Clear snooze", permissions=["change"])
     def clear_snooze(self, request: HttpRequest, queryset: QuerySet) -> None:
-        cleared = sum(
-            resource_actions.override_clear(resource=r, actor=request.user) for r in queryset.select_related("account__tenant")
-        )
+        cleared = resource_actions.resources_snooze_clear(resources=queryset.select_related("account__tenant"), actor=request.user)
         self.message_user(request, f"Cleared {cleared} snooze(s).", messages.SUCCESS)
 
 

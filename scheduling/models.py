@@ -330,10 +330,17 @@ class Override(models.Model):
     created_by_label = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When its end was told to the tenant's channels (cancelled: at once; run
+    # out: by the next tick), claimed by a conditional update so it is told once.
+    end_told_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["resource", "until"])]
+        indexes = [
+            models.Index(fields=["resource", "until"]),
+            # Every tick looks for snoozes that ran out untold: only those are indexed.
+            models.Index(fields=["until"], condition=Q(end_told_at__isnull=True), name="override_until_untold"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_state_display()} until {format_when(self.until)}"

@@ -28,6 +28,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from notifications import credentials as credential_notices
 from portal.logs import log_context, log_context_add
 from scheduling import executor, leases, planner, recording, resolver
 from scheduling.inventory import inventory_sync
@@ -213,6 +214,7 @@ def _execute_and_record(
         if account.status == CloudAccount.Status.ERROR or account.status == CloudAccount.Status.PENDING:
             # Parking works again (or for the first time): the account is reachable.
             CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, last_error="")
+            credential_notices.connection_works(account=account)
 
 
 def _flag_account(account: CloudAccount, error: aws.AwsError) -> None:
@@ -225,6 +227,13 @@ def _flag_account(account: CloudAccount, error: aws.AwsError) -> None:
             account=account,
             details={"code": error.code, "message": error.message},
         )
+    if credential_notices.is_credential_error(error):
+        # Every tick finds it again: told once, until the account works again.
+        try:
+            with transaction.atomic():
+                credential_notices.connection_failed(account=account, message=error.message, found_by="the parking tick")
+        except Exception:  # telling people never turns a recorded failure into a crashed task
+            logger.exception("Could not tell account %s's credential problem", account.account_id)
 
 
 def run_tick(*, at: dt.datetime | None = None, account_ids: list[str] | None = None, dry_run: bool = False) -> list[AccountResult]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from notifications import events as notification_events
+from notifications.warnings import stop_warnings_prune
 from scheduling import claims, parking
 from scheduling.history import history_prune
 
@@ -20,7 +21,12 @@ logger = logging.getLogger(__name__)
 def tick(at: str | None = None) -> int:
     """Fan out: one park_account task per active account, enqueued after commit,
     except for accounts whose previous task is still queued or running
-    (scheduling.claims). Returns how many tasks were enqueued."""
+    (scheduling.claims); and what the tick tells without AWS (pre-stop
+    warnings, ended snoozes, legacy deadlines). Returns how many tasks were enqueued."""
+    instant = dt.datetime.fromisoformat(at) if at else timezone.now()
+    # Warnings, ended snoozes, legacy deadlines: from the database, before the
+    # parking tasks are enqueued (a warning precedes the stop it announces).
+    notification_events.tick_notices(at=instant)
     account_ids = list(parking.active_accounts().values_list("pk", flat=True).distinct())
     claim = claims.accounts_claim(account_ids=account_ids)
     pending = len(account_ids) - len(claim.account_ids)
@@ -72,8 +78,8 @@ def sync_inventory() -> int:
 
 
 def prune_history() -> str:
-    """Daily: forget parking runs older than PARKWAY_HISTORY_DAYS, audit events older than PARKWAY_AUDIT_DAYS."""
-    report = history_prune(
-        now=timezone.now(), history_days=settings.PARKWAY_HISTORY_DAYS, audit_days=settings.PARKWAY_AUDIT_DAYS
-    )
-    return str(report)
+    """Daily: forget parking runs (and pre-stop warnings) older than PARKWAY_HISTORY_DAYS, audit events older than PARKWAY_AUDIT_DAYS."""
+    now = timezone.now()
+    report = history_prune(now=now, history_days=settings.PARKWAY_HISTORY_DAYS, audit_days=settings.PARKWAY_AUDIT_DAYS)
+    warnings = stop_warnings_prune(before=now - dt.timedelta(days=settings.PARKWAY_HISTORY_DAYS))
+    return f"{report}; {warnings} pre-stop warning(s) forgotten"

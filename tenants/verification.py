@@ -26,10 +26,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from notifications import credentials as credential_notices
 from tenants import aws
 from tenants.models import CloudAccount, CloudCredential
 from tenants.onboarding import KIND_ACTIONS, SIZES_TAG, kind_access_summary
-from tenants.audit import Actor, audit_record
+from tenants.audit import Actor, actor_label, audit_record
 from tenants.permissions import ADMINISTER, require
 from tenants.services import account_claim
 from tenants.validation import is_parkway_account, parkway_account_message
@@ -262,6 +263,13 @@ def credential_verify(*, credential: CloudCredential, actor: Actor, record: bool
         if result.ok and credential.pk is not None:
             credential.verified_at = now
             credential.save(update_fields=["verified_at"])
+        # Told to the tenant's channels that chose credential problems: once until it works again.
+        if result.ok:
+            credential_notices.connection_works(account=account)
+        elif result.permanent:
+            credential_notices.connection_failed(
+                account=account, message=result.message, found_by=f"the connection test by {actor_label(actor)}"
+            )
         audit_record(
             action="credential.verified" if result.ok else "credential.verify_failed",
             actor=actor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import secrets
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,6 +20,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_q.models import Task
 
+from notifications.models import StopWarning
+from notifications.warnings import keep_running_token
 from scheduling.models import Override, ParkingAction, ParkingRun
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.fuzz.hostile import Route
@@ -38,6 +41,7 @@ class FuzzWorld:
     users: dict[str, object]
     reset_link: tuple[str, str]
     invitation_tokens: list[str] = field(default_factory=list)
+    link_tokens: list[str] = field(default_factory=list)  # pre-stop warnings' keep-running links
     ids: dict[str, list[str]] = field(default_factory=dict)
 
     def known(self, route: Route, argument: str) -> list[str]:
@@ -55,6 +59,8 @@ class FuzzWorld:
             return [self.reset_link[0]]
         if argument == "token" and route.name == "invitations:accept":
             return self.invitation_tokens
+        if argument == "link_token":
+            return self.link_tokens
         if argument == "token":
             return [self.reset_link[1], "set-password"]
         return []
@@ -108,9 +114,17 @@ def fuzz_world(acme, globex, acme_member, globex_member, staff, standin, setting
             success=success, result=1 if success else "boom",
         )
     tokens = [invite(tenant, f"invitee@{tenant.slug}.test")[1] for tenant in (acme, globex)]
+    links = [
+        keep_running_token(StopWarning.objects.create(
+            tenant=machine.account.tenant, resource=machine, stop_at=now + dt.timedelta(minutes=10),
+            nonce=secrets.token_hex(16), claim="fuzz",
+        ))
+        for machine in (acme_machines[1], globex_machine)
+    ]
     reset = (urlsafe_base64_encode(force_bytes(acme_member.pk)), default_token_generator.make_token(acme_member))
     return FuzzWorld(
         users={"anonymous": None, "acme_member": acme_member, "globex_member": globex_member, "staff": staff},
         reset_link=reset,
         invitation_tokens=tokens,
+        link_tokens=links,
     )

@@ -6,15 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import importlib
 import json
 
 import pytest
 import time_machine
+from django.apps import apps as django_apps
 from django.db import connection
+from django_q.brokers import get_broker
 from django_q.models import OrmQ, Schedule
+from django_q import scheduler as django_q_scheduler
 
 from notifications import services
-from notifications.delivery import delivery_attempt
+from notifications.delivery import delivery_attempt, retry_schedule_name
 from notifications.models import Channel, Delivery
 from scheduling import tasks
 from tenants import aws, demo
@@ -208,3 +212,44 @@ def test_email_channels_send_to_their_list(acme, mailoutbox):
     assert delivery_attempt(delivery_id=delivery.pk) == "sent"
     (mail,) = mailoutbox
     assert mail.to == ["a@acme.test", "b@acme.test"] and "Acme" in mail.subject
+
+
+def test_a_retry_schedule_is_deleted_when_it_fires(acme, receiver, monkeypatch):
+    """django-q2 keeps a ONCE schedule whose repeats are positive (it only drops
+    them to 0): retries would pile up, one dead schedule per retried delivery."""
+    # The scheduler first closes the process's database connections, as a
+    # worker should; here that connection holds the test's transaction.
+    monkeypatch.setattr(django_q_scheduler, "close_old_django_connections", lambda: None)
+    receiver.status = 500
+    channel, _ = webhook(acme, receiver)
+    delivery = services.channel_send_test(channel=channel, actor="cli")
+    assert delivery_attempt(delivery_id=delivery.pk) == "retrying"
+    delivery.refresh_from_db()
+    name = retry_schedule_name(delivery.pk)
+    with time_machine.travel(delivery.next_attempt_at + dt.timedelta(seconds=1)):
+        django_q_scheduler.scheduler(broker=get_broker())  # what the cluster's scheduler does every 30 s
+    assert not Schedule.objects.filter(name=name).exists()
+    queued = [q.task for q in OrmQ.objects.all()]
+    assert [(t["func"], t["args"]) for t in queued] == [("notifications.tasks.deliver", (delivery.pk,))]
+
+
+def test_a_delivery_settled_before_its_retry_fired_leaves_no_schedule(acme, receiver):
+    receiver.status = 503
+    channel, _ = webhook(acme, receiver)
+    delivery = services.channel_send_test(channel=channel, actor="cli")
+    assert delivery_attempt(delivery_id=delivery.pk) == "retrying"
+    delivery.refresh_from_db()
+    assert Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).exists()
+    receiver.status = 200
+    with time_machine.travel(delivery.next_attempt_at + dt.timedelta(seconds=1)):
+        assert delivery_attempt(delivery_id=delivery.pk) == "sent"  # another task got there first
+    assert not Schedule.objects.filter(name=retry_schedule_name(delivery.pk)).exists()
+
+
+def test_the_migration_deletes_retry_schedules_left_by_earlier_versions(acme):
+    migration = importlib.import_module("notifications.migrations.0002_warnings_and_credential_notices")
+    Schedule.objects.create(name="notify-retry-1", func="notifications.tasks.deliver", schedule_type=Schedule.ONCE, repeats=0)
+    Schedule.objects.create(name="notify-retry-2", func="notifications.tasks.deliver", schedule_type=Schedule.ONCE, repeats=-1)
+    Schedule.objects.create(name="parkway-tick", func="scheduling.tasks.tick", schedule_type=Schedule.MINUTES, repeats=0)
+    migration.fired_retry_schedules_delete(django_apps, None)
+    assert sorted(Schedule.objects.values_list("name", flat=True)) == ["notify-retry-2", "parkway-tick"]

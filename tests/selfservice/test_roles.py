@@ -12,6 +12,7 @@ was proves the refusal, not a bad form.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from notifications.models import Channel
+from notifications.models import Channel, StopWarning
+from notifications.warnings import keep_running_token
 from scheduling.models import Override, Resource, Schedule
 from tenants.models import CloudAccount, Invitation, Membership, Tenant
 from tests.conftest import ACME_ACCOUNT
@@ -29,7 +31,7 @@ from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("tenants", "scheduling", "invitations", "notifications")
+NAMESPACES = ("tenants", "scheduling", "invitations", "notifications", "links")
 PERSONAS = ("anonymous", "admin", "operator", "viewer", "other")
 
 # Cells. "done": 302 and acme changed. "login": 302 to the sign-in page. Every
@@ -106,6 +108,10 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
     # Savings are read by every member; the export only reads.
     "scheduling:savings_csv":      {"GET":  (LOGIN, OK,     OK,     OK,     OK),
                                     "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
+    # The pre-stop warning's keep-running link is anonymous by design: whoever holds
+    # it (signed out, or signed in as anyone) may use it, once; GET only shows a button.
+    "links:keep_running":          {"GET":  (OK,    OK,     OK,     OK,     OK),
+                                    "POST": (DONE,  DONE,   DONE,   DONE,   DONE)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
@@ -144,6 +150,7 @@ class AcmeWorld:
     pending: Invitation  # an invitation an admin withdraws
     token: str  # the link of another one, to newcomer@acme.test
     channel: Channel
+    link_token: str  # the keep-running link of a pre-stop warning about acme's machine
 
     def kwargs(self, pattern: URLPattern) -> dict[str, object]:
         values = {
@@ -154,6 +161,7 @@ class AcmeWorld:
             "invitation_pk": self.pending.pk,
             "token": self.token,
             "channel_pk": self.channel.pk,
+            "link_token": self.link_token,
         }
         wanted = list(pattern.pattern.regex.groupindex)
         unknown = set(wanted) - set(values)
@@ -206,9 +214,12 @@ def world(acme, acme_member, globex_member) -> AcmeWorld:
     pending, _ = invite(acme, "pending@acme.test", "operator")
     _, token = invite(acme, "newcomer@acme.test", "viewer")
     channel = Channel.objects.create(tenant=acme, kind="email", name="team", target="team@acme.test", events=["failures"])
+    warning = StopWarning.objects.create(
+        tenant=acme, resource=resource, stop_at=timezone.now() + dt.timedelta(minutes=10), nonce=secrets.token_hex(16), claim="t"
+    )
     return AcmeWorld(
         acme=acme, users=users, account=account, resource=resource, schedule=schedule,
-        target=target, pending=pending, token=token, channel=channel,
+        target=target, pending=pending, token=token, channel=channel, link_token=keep_running_token(warning),
     )
 
 
