@@ -82,6 +82,9 @@ def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
     if result.status in ("failed", "error"):
         failed += 1
         failures.insert(0, {"account": where, "resource": "", "name": "", "action": "", "message": result.error})
+    for problem in result.unread:
+        failed += 1
+        failures.append({"account": where, "resource": "", "name": "", "action": "", "message": problem})
     return stopped, started, failed, failures
 
 

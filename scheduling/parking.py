@@ -52,6 +52,8 @@ class AccountResult:
     unconfirmed: int = 0
     aws_calls: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    # Kinds not read this tick (a database or group describe that kept failing).
+    unread: list[str] = field(default_factory=list)
     decisions: list[tuple[Resource, planner.Decision]] = field(default_factory=list)
     run: ParkingRun | None = None
 
@@ -95,15 +97,14 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
         try:
             session = aws.session_for(account)
             schedules = schedules_for(account)
-            unread: list[str] = []
             resources = inventory_sync(
                 account=account, session=session, now=now, write=not dry_run,
-                heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=unread,
+                heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=result.unread,
             )
-            if unread:
+            if result.unread:
                 # Parked what could be read; the rest waits for the next tick.
                 result.status = "partial"
-                result.error = "; ".join(unread)[:2000]
+                result.error = "; ".join(result.unread)[:2000]
             if lease is not None:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)

@@ -253,3 +253,17 @@ def test_the_migration_deletes_retry_schedules_left_by_earlier_versions(acme):
     Schedule.objects.create(name="parkway-tick", func="scheduling.tasks.tick", schedule_type=Schedule.MINUTES, repeats=0)
     migration.fired_retry_schedules_delete(django_apps, None)
     assert sorted(Schedule.objects.values_list("name", flat=True)) == ["notify-retry-2", "parkway-tick"]
+
+
+def test_a_kind_that_could_not_be_read_is_told_as_a_failure(acme, standin, receiver, django_capture_on_commit_callbacks):
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    webhook(acme, receiver, events=["failures"])
+    standin.faults.throttle("rds:DescribeDBInstances", times=None, account_id=ACME_ACCOUNT)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.tick(AT)
+    run_queue(django_capture_on_commit_callbacks)
+    (request,) = receiver.requests
+    payload = json.loads(request.body)
+    assert payload["data"]["failed"] == 1
+    assert any("RDS databases in us-east-1 not read" in line for line in payload["lines"]), payload["lines"]
