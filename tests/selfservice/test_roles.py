@@ -20,6 +20,8 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from api.models import ApiToken
+from api.tokens import token_create
 from notifications.models import Channel
 from scheduling.models import Override, Resource, Schedule
 from tenants.models import CloudAccount, Invitation, Membership, Tenant
@@ -29,12 +31,13 @@ from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("tenants", "scheduling", "invitations", "notifications")
+NAMESPACES = ("tenants", "scheduling", "invitations", "notifications", "tokens")
 PERSONAS = ("anonymous", "admin", "operator", "viewer", "other")
 
-# Cells. "done": 302 and acme changed. "login": 302 to the sign-in page. Every
+# Cells. "done": 302 and acme changed. "created": 201 and acme changed (a page that shows a secret once). "login": 302 to the sign-in page. Every
 # other cell is a status code and acme unchanged; "403" also shows the reason.
 OK, DONE, BACK, LOGIN, DENIED, MISSING, NOT_ALLOWED = "200", "done", "302", "login", "403", "404", "405"
+CREATED = "created"
 # "other" is an admin of globex: on pages without an object ID they work in
 # their own tenant (acme never changes); another tenant's object is a 404.
 
@@ -106,6 +109,12 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
     # Savings are read by every member; the export only reads.
     "scheduling:savings_csv":      {"GET":  (LOGIN, OK,     OK,     OK,     OK),
                                     "POST": (LOGIN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED)},
+    # API tokens: every member makes their own (it acts with their role), in the tenant they work in
+    # (another tenant's member makes one in theirs: 201, acme unchanged); each revokes their own only.
+    "tokens:tokens":               {"GET":  (LOGIN, OK,     OK,     OK,     OK),
+                                    "POST": (LOGIN, CREATED, CREATED, CREATED, "201")},
+    "tokens:token_revoke":         {"GET":  (LOGIN, BACK,   MISSING, MISSING, MISSING),
+                                    "POST": (LOGIN, DONE,   MISSING, MISSING, MISSING)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
@@ -144,6 +153,7 @@ class AcmeWorld:
     pending: Invitation  # an invitation an admin withdraws
     token: str  # the link of another one, to newcomer@acme.test
     channel: Channel
+    api_token: ApiToken  # the admin's own
 
     def kwargs(self, pattern: URLPattern) -> dict[str, object]:
         values = {
@@ -154,6 +164,7 @@ class AcmeWorld:
             "invitation_pk": self.pending.pk,
             "token": self.token,
             "channel_pk": self.channel.pk,
+            "token_pk": self.api_token.pk,
         }
         wanted = list(pattern.pattern.regex.groupindex)
         unknown = set(wanted) - set(values)
@@ -187,6 +198,7 @@ class AcmeWorld:
                 "kind": "email", "name": "ops", "target": "ops@acme.test", "events": ["parking_summary"],
             },
             "notifications:channel": {"name": "renamed", "events": ["failures"], "enabled": "on"},
+            "tokens:tokens": {"name": "ci-bot", "expires_in": "30"},
             "invitations:accept": {"new_password1": "correct horse battery", "new_password2": "correct horse battery"},
         }.get(name, {})
 
@@ -206,9 +218,10 @@ def world(acme, acme_member, globex_member) -> AcmeWorld:
     pending, _ = invite(acme, "pending@acme.test", "operator")
     _, token = invite(acme, "newcomer@acme.test", "viewer")
     channel = Channel.objects.create(tenant=acme, kind="email", name="team", target="team@acme.test", events=["failures"])
+    api_token, _ = token_create(membership=acme_member.memberships.get(), name="admin-bot", actor=acme_member)
     return AcmeWorld(
         acme=acme, users=users, account=account, resource=resource, schedule=schedule,
-        target=target, pending=pending, token=token, channel=channel,
+        target=target, pending=pending, token=token, channel=channel, api_token=api_token,
     )
 
 
@@ -235,8 +248,8 @@ def test_role_matrix(name, persona, method, world: AcmeWorld, client, request):
     where = f"{method} {name} as {persona}"
     if expected == LOGIN:
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), where
-    elif expected == DONE:
-        assert response.status_code == 302, (where, response.status_code)
+    elif expected in (DONE, CREATED):
+        assert response.status_code == (302 if expected == DONE else 201), (where, response.status_code)
         assert changed, f"{where}: allowed, yet nothing changed (is the test's POST data still valid?)"
         return
     else:

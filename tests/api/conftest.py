@@ -1,0 +1,94 @@
+"""Fixtures for the REST API: tokens for every role of acme, globex's world to
+reach for (never found), and a client that sends a token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
+
+from api.tokens import staff_token_create, token_create
+from tenants.models import Membership
+from tests.selfservice.conftest import GlobexWorld, globex_world, make_account, make_resources, office_hours  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits live in the cache: no test inherits another's count.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class ApiClient:
+    """The Django test client, sending `Authorization: Bearer <token>` and JSON."""
+
+    def __init__(self, token: str | None, *, tenant: str | None = None) -> None:
+        self.client = Client(raise_request_exception=True)
+        self.headers: dict[str, str] = {}
+        if token is not None:
+            self.headers["Authorization"] = f"Bearer {token}"
+        if tenant is not None:
+            self.headers["X-Parkway-Tenant"] = tenant
+
+    def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        url = path if path.startswith("/") else f"/api/v1/{path}"
+        call = getattr(self.client, method.lower())
+        if method.upper() in ("GET", "HEAD"):
+            return call(url, params, headers=self.headers)
+        return call(url, body if body is not None else {}, content_type="application/json", headers=self.headers)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, **params)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, body)
+
+    def put(self, path: str, body: Any = None) -> Any:
+        return self.request("PUT", path, body)
+
+    def patch(self, path: str, body: Any = None) -> Any:
+        return self.request("PATCH", path, body)
+
+    def delete(self, path: str, body: Any = None) -> Any:
+        return self.request("DELETE", path, body)
+
+
+@dataclass
+class Tokens:
+    admin: str
+    operator: str
+    viewer: str
+    other: str  # an admin of globex
+    staff: str
+
+
+@pytest.fixture
+def tokens(acme, acme_member, globex_member, staff) -> Tokens:
+    User = get_user_model()
+    made = {"admin": token_create(membership=acme_member.memberships.get(), name="admin-bot", actor=acme_member)[1]}
+    for role in ("operator", "viewer"):
+        user = User.objects.create_user(f"{role}-of-acme", f"{role}@acme.test", "pw")
+        membership = Membership.objects.create(user=user, tenant=acme, role=role)
+        made[role] = token_create(membership=membership, name=f"{role}-bot", actor=user)[1]
+    made["other"] = token_create(membership=globex_member.memberships.get(), name="globex-bot", actor=globex_member)[1]
+    made["staff"] = staff_token_create(user=staff, name="support-tool", actor=staff)[1]
+    return Tokens(**made)
+
+
+@pytest.fixture
+def api(tokens) -> ApiClient:
+    """acme's admin."""
+    return ApiClient(tokens.admin)
+
+
+def as_(tokens: Tokens, persona: str) -> ApiClient:
+    if persona == "anonymous":
+        return ApiClient(None)
+    if persona == "staff":
+        return ApiClient(tokens.staff, tenant="acme")
+    return ApiClient(getattr(tokens, persona))
