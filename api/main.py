@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Swagger
 
 from api.auth import TENANT_HEADER, TokenAuth, principal_of
-from api.endpoints import accounts
+from api.endpoints import accounts, activity, resources, schedules
 from api.endpoints.common import ERRORS
 from api.errors import install_handlers
 
@@ -82,3 +82,6 @@ def me(request: HttpRequest) -> dict:
 
 
 api.add_router("", accounts.router)
+api.add_router("", resources.router)
+api.add_router("", schedules.router)
+api.add_router("", activity.router)
