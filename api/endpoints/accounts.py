@@ -14,7 +14,7 @@ import datetime as dt
 from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router, Schema, Status
 
 from api.auth import principal_of
 from api.endpoints.common import ERRORS, ID, checked
@@ -202,7 +202,7 @@ def role_setup(request: HttpRequest) -> dict:
 
 @router.post("/accounts", response={201: ConnectOut, 200: ConnectOut, **ERRORS},
              summary="Connect an account by IAM role, then test it")
-def connect_account(request: HttpRequest, payload: ConnectIn) -> tuple[int, dict]:
+def connect_account(request: HttpRequest, payload: ConnectIn) -> Status:
     """Registers the account and tests the role at once, like the Connect page.
     An account already registered here is tested again (200), not refused."""
     principal = principal_of(request)
@@ -220,7 +220,7 @@ def connect_account(request: HttpRequest, payload: ConnectIn) -> tuple[int, dict
         )
         status = 201
     test = _test(account, request)
-    return status, {"account": account_json(_overview(request, account.pk)), "test": test}
+    return Status(status, {"account": account_json(_overview(request, account.pk)), "test": test})
 
 
 @router.patch("/accounts/{account_pk}", response={200: AccountOut, **ERRORS}, summary="Rename an account or change its regions")

@@ -23,7 +23,7 @@ from tenants.models import CloudAccount
 router = Router(tags=["activity"])
 
 # Never returned, even masked: how Parkway reached an account is not a script's business.
-HIDDEN_DETAILS = {"access_key_id", "secret_access_key", "external_id", "previous", "new"}
+HIDDEN_DETAILS = {"access_key_id", "secret_access_key", "external_id", "previous", "new", "credential"}
 
 
 class RunOut(Schema):
@@ -95,12 +95,13 @@ def run_json(run: ParkingRun) -> dict:
 
 
 def event_json(event: Any) -> dict:
-    row = EventRow.of(event)
     details = event.details if isinstance(event.details, dict) else {}
+    # Read only, never saved (the log is append-only): the summary is worded without them too.
+    event.details = {k: v for k, v in details.items() if k not in HIDDEN_DETAILS}
+    row = EventRow.of(event)
     return {
         "id": event.pk, "created_at": event.created_at, "action": event.action, "label": row.label, "actor": row.actor,
-        "account": event.account_id, "summary": row.summary,
-        "details": {k: v for k, v in details.items() if k not in HIDDEN_DETAILS},
+        "account": event.account_id, "summary": row.summary, "details": event.details,
     }
 
 

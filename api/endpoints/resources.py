@@ -9,7 +9,7 @@ from typing import Any, Literal
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema, Status
 
 from api.auth import principal_of
 from api.endpoints.common import ERRORS, ID, MAX_PAGE, MAX_PER_PAGE, DEFAULT_PER_PAGE, Page, checked, paginate
@@ -301,7 +301,7 @@ def list_resource_snoozes(request: HttpRequest, resource_pk: int = Path(..., **I
 
 @router.post("/resources/{resource_pk}/snoozes", response={201: SnoozeCreatedOut, **ERRORS}, tags=["snoozes"],
              summary="Snooze: keep a machine running or stopped for a while")
-def create_snooze(request: HttpRequest, payload: SnoozeIn, resource_pk: int = Path(..., **ID)) -> tuple[int, dict]:
+def create_snooze(request: HttpRequest, payload: SnoozeIn, resource_pk: int = Path(..., **ID)) -> Status:
     principal = principal_of(request)
     resource = own_resource(request, resource_pk)
     principal.require(OPERATE)
@@ -314,7 +314,7 @@ def create_snooze(request: HttpRequest, payload: SnoozeIn, resource_pk: int = Pa
                                reason=payload.reason, now=now)
     override.resource = resource
     consequence = snooze_consequence(resources_explain([resource], at=timezone.now())[resource.pk])
-    return 201, snooze_json(override, now) | {"consequence": consequence}
+    return Status(201, snooze_json(override, now) | {"consequence": consequence})
 
 
 @router.post("/resources/{resource_pk}/snoozes/cancel", response={200: CancelOut, **ERRORS}, tags=["snoozes"],

@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Path, Query, Router, Schema, Status
 
 from api.auth import principal_of
 from api.endpoints.common import ERRORS, ID, Error
@@ -163,11 +163,11 @@ def read_schedule(request: HttpRequest, schedule_pk: int = Path(..., **ID)) -> d
 
 
 @router.post("/schedules", response={201: ScheduleOut, **ERRORS}, summary="Create a schedule")
-def create_schedule(request: HttpRequest, payload: ScheduleSpec) -> tuple[int, dict]:
+def create_schedule(request: HttpRequest, payload: ScheduleSpec) -> Status:
     principal = principal_of(request)
     principal.require(OPERATE)
     schedule = schedule_save(spec=_spec(payload), tenant=principal.tenant, actor=principal.user)
-    return 201, schedule_json(_visible(request, schedule.pk))
+    return Status(201, schedule_json(_visible(request, schedule.pk)))
 
 
 @router.put("/schedules/{schedule_pk}", response={200: ScheduleOut, **ERRORS}, summary="Change a schedule (all of it)")
@@ -182,7 +182,7 @@ def update_schedule(request: HttpRequest, payload: ScheduleSpec, schedule_pk: in
 
 
 @router.delete("/schedules/{schedule_pk}", response={204: None, 409: Error, **ERRORS}, summary="Delete a schedule")
-def delete_schedule(request: HttpRequest, schedule_pk: int = Path(..., **ID)) -> tuple[int, None]:
+def delete_schedule(request: HttpRequest, schedule_pk: int = Path(..., **ID)) -> Status:
     """Refused (409, code `schedule_in_use`) while machines are assigned to it."""
     principal = principal_of(request)
     schedule = _own(request, schedule_pk)
@@ -193,7 +193,7 @@ def delete_schedule(request: HttpRequest, schedule_pk: int = Path(..., **ID)) ->
         if exc.code == "schedule_in_use":
             raise ApiError(409, " ".join(exc.messages), code="schedule_in_use") from None
         raise
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/schedules/{schedule_pk}/week", response={200: WeekOut, **ERRORS},
