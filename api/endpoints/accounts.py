@@ -88,7 +88,7 @@ class SwitchIn(Schema):
     role_arn: str = Field("", max_length=2048, description="Empty: the role our template creates.")
 
 
-class TestOut(Schema):
+class ConnectionTestOut(Schema):
     ok: bool
     code: str
     message: str
@@ -97,7 +97,7 @@ class TestOut(Schema):
 
 class ConnectOut(Schema):
     account: AccountOut
-    test: TestOut
+    test: ConnectionTestOut
 
 
 class SwitchOut(Schema):
@@ -240,7 +240,7 @@ def update_account(request: HttpRequest, payload: AccountUpdateIn, account_pk: i
     return account_json(_overview(request, account.pk))
 
 
-@router.post("/accounts/{account_pk}/test", response={200: TestOut, **ERRORS}, summary="Test the connection")
+@router.post("/accounts/{account_pk}/test", response={200: ConnectionTestOut, **ERRORS}, summary="Test the connection")
 def test_account(request: HttpRequest, account_pk: int = Path(..., **ID)) -> dict:
     account = own_account(request, account_pk)
     principal_of(request).require(ADMINISTER)

@@ -105,7 +105,7 @@ class ActionOut(Schema):
     settled_at: dt.datetime | None
 
 
-class SavingsOut(Schema):
+class MachineSavingsOut(Schema):
     month_hours_parked: float
     projected_hours: float
     hourly_price: float | None = Field(..., description="USD per hour, on demand × your price factor; null when unknown.")
@@ -115,7 +115,7 @@ class SavingsOut(Schema):
 class ResourceDetailOut(ResourceOut):
     snoozes: list[SnoozeOut] = Field(..., description="The five latest.")
     actions: list[ActionOut] = Field(..., description="The thirty latest parking actions.")
-    savings: SavingsOut
+    savings: MachineSavingsOut
 
 
 class ActNowOut(Schema):

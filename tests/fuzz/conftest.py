@@ -19,6 +19,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_q.models import Task
 
+from api.tokens import staff_token_create, token_create
 from scheduling.models import Override, ParkingAction, ParkingRun
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.fuzz.hostile import Route
@@ -30,6 +31,7 @@ PERSONAS = ("anonymous", "acme_member", "globex_member", "staff")
 SELF_SERVICE_ARGUMENTS = {
     "account_pk": "tenants.CloudAccount", "resource_pk": "scheduling.Resource", "schedule_pk": "scheduling.Schedule",
     "membership_pk": "tenants.Membership", "invitation_pk": "tenants.Invitation",
+    "token_pk": "api.ApiToken", "run_pk": "scheduling.ParkingRun",
 }
 
 
@@ -38,6 +40,8 @@ class FuzzWorld:
     users: dict[str, object]
     reset_link: tuple[str, str]
     invitation_tokens: list[str] = field(default_factory=list)
+    # persona → (API token, X-Parkway-Tenant or None), sent with every /api/ request.
+    api_tokens: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
 
     def known(self, route: Route, argument: str) -> list[str]:
@@ -108,9 +112,16 @@ def fuzz_world(acme, globex, acme_member, globex_member, staff, standin, setting
             success=success, result=1 if success else "boom",
         )
     tokens = [invite(tenant, f"invitee@{tenant.slug}.test")[1] for tenant in (acme, globex)]
+    settings.PARKWAY_API_RATE = "1000000/minute"  # the fuzz suite is one very busy client
+    api_tokens = {
+        "acme_member": (token_create(membership=acme_member.memberships.get(), name="fuzz", actor=acme_member)[1], None),
+        "globex_member": (token_create(membership=globex_member.memberships.get(), name="fuzz", actor=globex_member)[1], None),
+        "staff": (staff_token_create(user=staff, name="fuzz", actor=staff)[1], "acme"),
+    }
     reset = (urlsafe_base64_encode(force_bytes(acme_member.pk)), default_token_generator.make_token(acme_member))
     return FuzzWorld(
         users={"anonymous": None, "acme_member": acme_member, "globex_member": globex_member, "staff": staff},
         reset_link=reset,
         invitation_tokens=tokens,
+        api_tokens=api_tokens,
     )
