@@ -3,6 +3,7 @@ reach for (never found), and a client that sends a token."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,10 +11,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from api.tokens import staff_token_create, token_create
 from tenants.models import Membership
-from tests.selfservice.conftest import GlobexWorld, globex_world, make_account, make_resources, office_hours  # noqa: F401
+from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
+from tenants.models import CloudAccount
+from tests.conftest import ACME_ACCOUNT
+from tests.selfservice.conftest import globex_world, make_account, make_resources, office_hours  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +97,29 @@ def as_(tokens: Tokens, persona: str) -> ApiClient:
     if persona == "staff":
         return ApiClient(tokens.staff, tenant="acme")
     return ApiClient(getattr(tokens, persona))
+
+
+@dataclass
+class World:
+    account: CloudAccount
+    resource: Resource
+    schedule: Schedule
+    run: ParkingRun
+
+    def ids(self) -> dict[str, int]:
+        return {"account_pk": self.account.pk, "resource_pk": self.resource.pk, "schedule_pk": self.schedule.pk,
+                "run_pk": self.run.pk}
+
+
+@pytest.fixture
+def world(acme, tokens) -> World:
+    account = make_account(acme, ACME_ACCOUNT)
+    CloudAccount.objects.filter(pk=account.pk).update(claimed_at=timezone.now(), status="connected")
+    schedule = office_hours(acme)
+    (resource,) = make_resources(account, 1)
+    Override.objects.create(resource=resource, state="running", until=timezone.now() + dt.timedelta(hours=1),
+                            created_by_label="tom")
+    now = timezone.now()
+    run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now, status="succeeded", planned=1, succeeded=1)
+    ParkingAction.objects.create(run=run, resource=resource, action="stop", reason="night", outcome="succeeded")
+    return World(account=account, resource=resource, schedule=schedule, run=run)

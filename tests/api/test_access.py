@@ -9,22 +9,16 @@ a route added later FAILS here until its row is added to EXPECTED.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 
 from api.main import api as ninja_api
-from scheduling.models import Override, ParkingAction, ParkingRun, Resource, Schedule
-from tenants.models import CloudAccount
-from tests.api.conftest import Tokens, as_
-from tests.conftest import ACME_ACCOUNT
-from tests.selfservice.conftest import GlobexWorld, make_account, make_resources, office_hours, tenant_snapshot
+from tests.api.conftest import Tokens, World, as_
+from tests.selfservice.conftest import GlobexWorld, tenant_snapshot
 from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
@@ -97,32 +91,6 @@ def body_for(route: tuple[str, str], world: World) -> Any:
         ("POST", "/schedules/import"): [NIGHTS],
         ("PUT", "/schedules/{schedule_pk}"): NIGHTS | {"name": "office"},
     }.get(route)
-
-
-@dataclass
-class World:
-    account: CloudAccount
-    resource: Resource
-    schedule: Schedule
-    run: ParkingRun
-
-    def ids(self) -> dict[str, int]:
-        return {"account_pk": self.account.pk, "resource_pk": self.resource.pk, "schedule_pk": self.schedule.pk,
-                "run_pk": self.run.pk}
-
-
-@pytest.fixture
-def world(acme, tokens) -> World:
-    account = make_account(acme, ACME_ACCOUNT)
-    CloudAccount.objects.filter(pk=account.pk).update(claimed_at=timezone.now(), status="connected")
-    schedule = office_hours(acme)
-    (resource,) = make_resources(account, 1)
-    Override.objects.create(resource=resource, state="running", until=timezone.now() + dt.timedelta(hours=1),
-                            created_by_label="tom")
-    now = timezone.now()
-    run = ParkingRun.objects.create(account=account, tick_at=now, started_at=now, status="succeeded", planned=1, succeeded=1)
-    ParkingAction.objects.create(run=run, resource=resource, action="stop", reason="night", outcome="succeeded")
-    return World(account=account, resource=resource, schedule=schedule, run=run)
 
 
 def url_of(path: str, ids: dict[str, int]) -> str:

@@ -11,7 +11,8 @@ from django.utils import timezone
 from scheduling.models import Override, Resource, Schedule
 from tenants.models import AuditEvent, CloudAccount
 from tests.api.conftest import ApiClient
-from tests.api.test_access import NIGHTS, World, world  # noqa: F401
+from tests.api.conftest import World
+from tests.api.test_access import NIGHTS
 from tests.selfservice.conftest import make_resources, office_hours
 from tests.tenants.test_migration import connect_legacy
 

@@ -14,7 +14,8 @@ import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -25,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import api as ninja_api
-from tests.api.test_access import World, world  # noqa: F401  (the fixture)
+from tests.api.conftest import World
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +45,18 @@ SCHEMA = load_schema()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
+settings_for_examples = hypothesis_settings(
+    max_examples=EXAMPLES * 3, deadline=None, derandomize=True, database=None,
+    suppress_health_check=list(HealthCheck),
+)
+
 def test_the_document_is_valid_openapi():
     # from_dict validates it: a broken document would have failed to load above.
     assert len(OPERATIONS) >= 30
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_no_server_error_and_every_answer_conforms(operation, world: World, tokens, standin, settings):  # noqa: F811
+def test_no_server_error_and_every_answer_conforms(operation, world: World, tokens, standin, settings):
     settings.PARKWAY_API_RATE = "100000/minute"
     settings.PARKWAY_VERIFY_PER_MINUTE = 100000
     settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
@@ -78,8 +84,3 @@ def test_no_server_error_and_every_answer_conforms(operation, world: World, toke
         # Not a walk of 401s and 404s: the token and the real ids got through.
         assert any(200 <= status < 300 for status in statuses), sorted(set(statuses))
 
-
-settings_for_examples = settings(
-    max_examples=EXAMPLES * 3, deadline=None, derandomize=True, database=None,
-    suppress_health_check=list(HealthCheck),
-)
