@@ -50,6 +50,7 @@ settings_for_examples = hypothesis_settings(
     suppress_health_check=list(HealthCheck),
 )
 
+
 def test_the_document_is_valid_openapi():
     # from_dict validates it: a broken document would have failed to load above.
     assert len(OPERATIONS) >= 30
