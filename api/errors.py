@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+NUL_ESCAPE = re.compile(rb"\\u0000", re.IGNORECASE)
 
 # Status → the code of a response that carries no code of its own.
 STATUS_CODES = {
@@ -166,9 +168,13 @@ class ApiErrorBodyMiddleware:
             # Read the body before any middleware parses a form from the stream
             # (DropForeignNextMiddleware reads POST): ninja reads the body itself after.
             try:
-                request.body  # noqa: B018
+                body = request.body
             except RequestDataTooBig:
                 return error_response(413, "The request body is too large.")
+            # PostgreSQL refuses NUL in text (a DataError, a 500): refused up front,
+            # raw or JSON-escaped, like portal.untrusted does for forms and query strings.
+            if b"\x00" in body or NUL_ESCAPE.search(body):
+                return error_response(400, "A NUL character (\\u0000) is not allowed in the body.")
         response = self.get_response(request)
         if not request.path.startswith(API_PREFIX) or response.status_code < 400:
             return response

@@ -82,3 +82,12 @@ def test_the_docs_page_and_document_need_no_token_and_load_no_foreign_script(cli
     assert docs.status_code == 200
     assert "cdn." not in html and "<script>" not in html.replace(" ", "")
     assert "script-src 'self'" in docs["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("raw", [b'{"name": "a\\u0000b", "periods": []}', b'{"name": "a\x00b"}'])
+def test_a_nul_character_in_a_json_body_is_refused_before_the_database(tokens, raw):
+    """PostgreSQL refuses NUL in text: stored, it would be a server error there."""
+    client = ApiClient(tokens.admin)
+    response = client.client.post("/api/v1/schedules", raw, content_type="application/json", headers=client.headers)
+    assert response.status_code == 400
+    assert "NUL" in error_of(response)["message"]
