@@ -11,6 +11,7 @@ from api.auth import TENANT_HEADER, TokenAuth, principal_of
 from api.endpoints import accounts, activity, resources, schedules
 from api.endpoints.common import ERRORS
 from api.errors import install_handlers
+from tenants.permissions import ADMINISTER, OPERATE, can
 
 # The docs page loads Swagger UI from our static files (ninja ships them), with
 # no inline script: only its images are data: URIs, which the site's policy
@@ -69,8 +70,6 @@ class MeOut(Schema):
 
 @api.get("/me", response={200: MeOut, **ERRORS}, tags=["tokens"], summary="Who this token acts as, where, with what role")
 def me(request: HttpRequest) -> dict:
-    from tenants.permissions import ADMINISTER, OPERATE, can
-
     principal = principal_of(request)
     return {
         "username": principal.user.get_username(), "token": principal.token.name, "token_kind": principal.token.kind,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import transaction
+from django.core import signals
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -51,13 +52,26 @@ settings_for_examples = hypothesis_settings(
 )
 
 
+@pytest.fixture
+def keep_the_test_connection():
+    """schemathesis calls the WSGI app itself, not through Django's test client,
+    which keeps request_started / request_finished from closing the database
+    connection the test's transaction lives on: do what the client does."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 def test_the_document_is_valid_openapi():
     # from_dict validates it: a broken document would have failed to load above.
     assert len(OPERATIONS) >= 30
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_no_server_error_and_every_answer_conforms(operation, world: World, tokens, standin, settings):
+def test_no_server_error_and_every_answer_conforms(operation, world: World, tokens, standin, settings,
+                                                    keep_the_test_connection):
     settings.PARKWAY_API_RATE = "100000/minute"
     settings.PARKWAY_VERIFY_PER_MINUTE = 100000
     settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
