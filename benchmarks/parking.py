@@ -476,7 +476,7 @@ def mixed_fleet(sizes: list[int]) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from scheduling import parking
+    from scheduling import leases, parking
 
     print("\n== 5. A mixed fleet in one account (us-east-1): ¼ EC2, ¼ RDS databases, ¼ Aurora clusters + 1 member each, ¼ Auto Scaling groups ==")
     print("evening = Tue 20:00 UTC, everything parked; morning = Wed 10:00 UTC, everything restored.")
@@ -501,14 +501,16 @@ def mixed_fleet(sizes: list[int]) -> None:
             ])
         print(f"  ({sum(counts.values())} resources seeded in {seeded:.1f} s, not timed)")
     print(table(rows, ["resources", "tick", "acted", "queries", "s", "AWS calls", "vs minimum"]))
-    # The lease is renewed before every AWS call (scheduling.leases): RDS and
-    # Auto Scaling have no batch calls, so those renewals follow the calls.
+    # The lease is renewed once per batch, and again before a call only when
+    # RENEW_WITHIN_SECONDS (20 s) have passed since the last renewal
+    # (scheduling.leases): their number follows how long the one-at-a-time RDS
+    # and Auto Scaling calls take, one per 20 s, not how many there are.
     for tick, label in ((0, "evening"), (1, "morning")):
         renewals = {size: sum(1 for q in shapes[size][tick] if _is_lease_renewal(q)) for size in sizes}
         other = {size: len(shapes[size][tick]) - renewals[size] for size in sizes}
         verdict = "flat" if len(set(other.values())) == 1 else "NOT FLAT"
         print(f"{label}: {verdict} — queries other than lease renewals by size {other}; "
-              f"lease renewals (one per AWS action call) {renewals}")
+              f"lease renewals (one per batch, plus one per {leases.RENEW_WITHIN_SECONDS} s of calls) {renewals}")
         if verdict != "flat":
             diff = Counter(q for q in shapes[sizes[-1]][tick] if not _is_lease_renewal(q))
             diff.subtract(Counter(q for q in shapes[sizes[0]][tick] if not _is_lease_renewal(q)))

@@ -105,6 +105,12 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # database closed (restart, failover) before it is used, not after a failure.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# A database or cache that does not answer fails fast (seconds, not the OS's
+# minutes of TCP retries): /readyz says "not ready" within a probe's timeout,
+# and a request or task gets an error it can report instead of hanging.
+BACKEND_CONNECT_TIMEOUT = env.int("PARKWAY_CONNECT_TIMEOUT", default=5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", BACKEND_CONNECT_TIMEOUT)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -141,6 +147,10 @@ LOGIN_REDIRECT_URL = "tenants:overview"
 # Holds the per-user throttle of connection tests. Local memory counts per
 # process; point CACHE_URL at Redis (redis://…) to share the count between workers.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    _cache_options.setdefault("socket_connect_timeout", BACKEND_CONNECT_TIMEOUT)
+    _cache_options.setdefault("socket_timeout", BACKEND_CONNECT_TIMEOUT)
 
 # --- Mail (portal/mail.py) ---------------------------------------------------
 # EMAIL_URL says how mail leaves (django-environ: smtp+tls://user:password@host:587,
@@ -286,6 +296,8 @@ PARKWAY_ALLOW_SQLITE = env.bool("PARKWAY_ALLOW_SQLITE", default=False)
 # restarts it); staff unlock from the admin (Axes › Access attempts › Unlock).
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = env.int("PARKWAY_LOGIN_FAILURE_LIMIT", default=10)
+# Password reset emails per address per hour (ten times as many per client address).
+PARKWAY_PASSWORD_RESET_PER_HOUR = env.int("PARKWAY_PASSWORD_RESET_PER_HOUR", default=3)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("PARKWAY_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # A successful sign-in must not clear the count: it would clear every username's

@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 
 from api.main import api
 from api.views import api_not_found
-from portal.views import favicon
+from portal.views import PasswordResetView, favicon
 
 admin.site.site_header = "Parkway operations"
 admin.site.site_title = "Parkway"
@@ -27,7 +27,7 @@ account_patterns = [
         auth_views.PasswordChangeDoneView.as_view(template_name="registration/change_password_done.html"),
         name="password_change_done",
     ),
-    path("password_reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

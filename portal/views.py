@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth import views as auth_views
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_safe
 
@@ -24,6 +25,19 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """/favicon.ico, which browsers ask for on every site whatever the page links:
     served here, so that it never depends on how static files are served."""
     return HttpResponse(_favicon(), content_type="image/x-icon")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, with a per-address and per-client hourly limit
+    (tenants.signin.password_reset_allowed); past it, the same "check your
+    email" page, and nothing sent."""
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        from tenants.signin import password_reset_allowed
+
+        if not password_reset_allowed(self.request, form.cleaned_data["email"]):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 # --- Probes (routed by portal.probes.ProbeMiddleware) ------------------------

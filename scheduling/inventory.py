@@ -21,6 +21,9 @@ from tenants import aws
 from tenants.audit import audit_record
 from tenants.models import CloudAccount
 
+# Refusals that concern the account, not one kind: never sat out.
+ACCOUNT_WIDE_CODES = aws.INVALID_KEY_CODES | aws.EXPIRED_CODES | {aws.LEGACY_PAUSED}
+UPSERT_BATCH = 1000  # rows per upsert statement
 DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5..1000 (RDS and Auto Scaling take 100)
 ASG_TAG = kinds.ASG_MEMBER_TAG
 UPSERT_FIELDS = [
@@ -119,10 +122,12 @@ def inventory_sync(
     now: dt.datetime | None = None,
     write: bool = True,
     heartbeat: Callable[[], None] | None = None,
+    unread: list[str] | None = None,
 ) -> list[Resource]:
     """Refresh the account's resources from AWS; returns those seen now.
 
-    One paginated describe per kind per region, upserted per page. A kind
+    One paginated describe per kind per region, upserted in batches of up to
+    UPSERT_BATCH rows. A kind
     whose describe the role is refused (RDS, Auto Scaling) is reported once
     on the account and left out; its resources are neither returned (so not
     planned) nor marked gone.
@@ -130,6 +135,9 @@ def inventory_sync(
     the stored rows updated in memory, plus unsaved new ones.
     Raises AwsError (translated) when AWS refuses EC2 or the account as a
     whole. `heartbeat` runs after each page (parking renews its lease there).
+    With `unread` (a list), any other failure to describe a database, cluster or
+    group kind leaves that kind out for the region and is appended there
+    instead of failing the whole account.
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
@@ -137,12 +145,25 @@ def inventory_sync(
     existing = {(r.region, r.kind, r.resource_id): r for r in Resource.objects.filter(account=account)}
     seen: list[Resource] = []
     described = kinds_to_describe(account)
+    unsaved: list[Resource] = []
+
+    def save() -> None:
+        # Pages are written in upserts of up to UPSERT_BATCH rows: one query
+        # for a thousand databases however AWS pages them (RDS: 100 a page).
+        if write and unsaved:
+            Resource.objects.bulk_create(
+                unsaved,
+                update_conflicts=True,
+                unique_fields=["account", "region", "kind", "resource_id"],
+                update_fields=UPSERT_FIELDS + ["saved_sizes"],
+            )
+        unsaved.clear()
+
     for region in account.regions:
         for kind in list(described):
             client = aws.client(session, kinds.SERVICE[kind], region)
             try:
                 for items in kinds.describe_pages(kind, client, page_size=DESCRIBE_PAGE_SIZE):
-                    page: list[Resource] = []
                     for item in items:
                         found = kinds.seen(kind, item)
                         key = (region, kind, found.resource_id)
@@ -151,32 +172,31 @@ def inventory_sync(
                             resource = Resource(account=account, region=region, resource_id=found.resource_id, first_seen_at=now)
                             existing[key] = resource
                         _apply(resource, found, tag_key=tag_key, now=now)
-                        page.append(resource)
-                    if write and page:
-                        Resource.objects.bulk_create(
-                            page,
-                            update_conflicts=True,
-                            unique_fields=["account", "region", "kind", "resource_id"],
-                            update_fields=UPSERT_FIELDS + ["saved_sizes"],
-                        )
-                    seen.extend(page)
+                        unsaved.append(resource)
+                        seen.append(resource)
+                    if len(unsaved) >= UPSERT_BATCH:
+                        save()
                     if heartbeat is not None:
                         heartbeat()
-            except aws.AWS_ERRORS as exc:
-                error = aws.translate_error(exc)
-                if kind == kinds.EC2 or error.code not in aws.DENIED_CODES or error.operation == "AssumeRole":
+            except (*aws.AWS_ERRORS, aws.AwsError) as exc:
+                save()  # what was seen before the refusal is kept, as it is returned
+                error = exc if isinstance(exc, aws.AwsError) else aws.translate_error(exc)
+                account_wide = error.code in ACCOUNT_WIDE_CODES or error.operation == "AssumeRole"
+                if kind == kinds.EC2 or account_wide or (error.code not in aws.DENIED_CODES and unread is None):
+                    if error is exc:
+                        raise
                     raise error from exc
-                described.remove(kind)
-                if write:
-                    kind_access_refused(account=account, kind=kind, error=error)
+                if error.code in aws.DENIED_CODES:
+                    described.remove(kind)
+                    if write:
+                        kind_access_refused(account=account, kind=kind, error=error)
+                else:
+                    # Throttled past botocore's retries, AWS's own failure: this
+                    # kind sits out this tick in this region (its resources are
+                    # neither planned nor marked gone); EC2 and the rest go on.
+                    unread.append(f"{Resource.Kind(kind).label}s in {region} not read: {error.message}")
                 continue
-            except aws.AwsError as error:
-                if kind == kinds.EC2 or error.code not in aws.DENIED_CODES or error.operation == "AssumeRole":
-                    raise
-                described.remove(kind)
-                if write:
-                    kind_access_refused(account=account, kind=kind, error=error)
-                continue
+            save()
             if write:
                 # Only after the kind's describe completed: a failed page never marks resources gone.
                 Resource.objects.filter(

@@ -10,7 +10,8 @@ upserted per page, each AWS batch is recorded in a constant number of
 statements (scheduling.recording), the rest is grouped and bulk-inserted.
 
 Trust under faults: the account's lease (scheduling.leases) is renewed before
-every AWS call and released only by its holder; each batch is written ahead
+every batch of AWS actions (and before any later call once the renewal is no
+longer recent enough to cover it) and released only by its holder; each batch is written ahead
 as pending and settled as soon as AWS answers; whatever a dead worker left
 open is reconciled from AWS's real state by the next run of the account.
 """
@@ -93,10 +94,15 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
         try:
             session = aws.session_for(account)
             schedules = schedules_for(account)
+            unread: list[str] = []
             resources = inventory_sync(
                 account=account, session=session, now=now, write=not dry_run,
-                heartbeat=None if lease is None else lambda: leases.lease_renew(lease),
+                heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=unread,
             )
+            if unread:
+                # Parked what could be read; the rest waits for the next tick.
+                result.status = "partial"
+                result.error = "; ".join(unread)[:2000]
             if lease is not None:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)

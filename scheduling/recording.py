@@ -113,7 +113,9 @@ def act_and_record(
         ]
     )
     ids = [i.resource.resource_id for i in intents]
-    renew = lambda: leases.lease_renew(lease)  # noqa: E731
+    # The renewal above covers the calls that follow it for RENEW_WITHIN_SECONDS;
+    # a long batch (one call per database or group) renews again as it goes.
+    renew = lambda: leases.lease_keep(lease)  # noqa: E731
     try:
         if kind == kinds.EC2:
             outcomes = executor.execute(clients("ec2"), action, ids, before_call=renew)

@@ -22,7 +22,7 @@ from django.utils.safestring import mark_safe
 
 from portal.zones import format_when
 from portal.admin_helpers import ParkwayModelAdmin, ReadOnlyAdmin
-from tenants import services
+from tenants import members, services
 from tenants.aws import LEGACY_PAUSED
 from tenants.emails import tenant_email_migration_instructions
 from tenants.forms import REGIONS_HELP, RegionsField
@@ -51,8 +51,32 @@ def auth_method_html(kind: str | None) -> str:
     return mark_safe('<span class="pw-badge">none</span>')
 
 
+class MembershipFormSet(forms.BaseInlineFormSet):
+    """The admin's team edits keep the self-service rule: a tenant that has an
+    admin keeps one (the services check it again under the team's lock)."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        for form in self.forms:
+            if form.instance.pk and "user" in form.changed_data:
+                raise ValidationError("A membership's person cannot be changed: remove it and add the other person.")
+        had_admin = Membership.objects.filter(tenant=self.instance, role=Membership.Role.ADMIN).exists()
+        remaining = [
+            f.cleaned_data.get("role") for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE") and (f.instance.pk or f.has_changed())
+        ]
+        if had_admin and Membership.Role.ADMIN not in remaining:
+            raise ValidationError(
+                "This would leave the tenant without an admin: make someone else an admin first, so that somebody "
+                "can still manage members and accounts."
+            )
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     raw_id_fields = ("user",)
 
@@ -78,6 +102,40 @@ class TenantAdmin(ParkwayModelAdmin):
     fields = ("name", "slug", "contact_emails", "timezone", "price_factor", "external_id", "created_at")
     inlines = (AccountInline, MembershipInline)
     actions = ("rotate_external_id", "email_migration_instructions")
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Through the same services as the self-service team page: audited,
+        # serialized per tenant, and the last admin kept.
+        tenant = form.instance
+        adds, promotions, demotions = [], [], []
+        for member_form in formset.forms:
+            data = member_form.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            if member_form.instance.pk is None:
+                if member_form.has_changed():
+                    adds.append(data)
+            elif "role" in member_form.changed_data:
+                (promotions if data["role"] == Membership.Role.ADMIN else demotions).append((member_form.instance, data["role"]))
+        removals = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
+        # What the admin's change message (history) reads from a saved formset.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        try:
+            # New admins first, so that handing the role over in one save works.
+            for data in sorted(adds, key=lambda d: d["role"] != Membership.Role.ADMIN):
+                formset.new_objects.append(
+                    members.membership_add(tenant=tenant, user=data["user"], role=data["role"], actor=request.user)
+                )
+            for membership, role in promotions + demotions:
+                members.membership_change_role(membership=membership, role=role, actor=request.user)
+                formset.changed_objects.append((membership, ["role"]))
+            for membership in removals:
+                members.membership_remove(membership=membership, actor=request.user)
+                formset.deleted_objects.append(membership)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         legacy = Q(accounts__credentials__retired_at__isnull=True, accounts__credentials__kind=CloudCredential.Kind.LEGACY_USER)

@@ -70,7 +70,7 @@ def tenant_email_migration_instructions(
         # Past the deadline the same message says parking *is* paused, not that it will be.
         "paused": legacy_keys_paused(),
     }
-    subject = render_to_string("tenants/emails/migration_instructions_subject.txt", context).strip()
+    subject = " ".join(render_to_string("tenants/emails/migration_instructions_subject.txt", context).split())
     body = render_to_string("tenants/emails/migration_instructions.txt", context)
     try:
         EmailMessage(subject=subject, body=body, to=recipients).send()

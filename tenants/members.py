@@ -5,7 +5,8 @@
 * `invitation_find` — the usable invitation behind a link's token, or None;
 * `invitation_accept` / `invitation_accept_with_password` — join, as the
   signed-in person or as a new login created from the invitation;
-* `invitation_revoke`, `membership_change_role`, `membership_remove`;
+* `invitation_revoke`, `membership_add` (staff, in the admin), `membership_change_role`,
+  `membership_remove`;
 * selectors for the members page: `tenant_members`, `tenant_open_invitations`.
 
 A tenant always keeps an admin: the last one can neither be demoted nor
@@ -254,6 +255,24 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor, now: dt.datetime 
 
 
 # --------------------------------------------------------------------------- members
+
+
+def membership_add(*, tenant: Tenant, user: AbstractBaseUser, role: str, actor: Actor) -> Membership:
+    """Make `user` a member with `role` (staff adding someone in the admin)."""
+    require(actor, tenant, ADMINISTER)
+    if role not in Role.values:
+        raise ValidationError({"role": "Choose admin, operator or viewer."})
+    if user.is_staff:
+        raise ValidationError({"user": "Staff logins cannot be members of an organisation."})
+    with transaction.atomic():
+        _lock_team(tenant)
+        if Membership.objects.filter(tenant=tenant, user=user).exists():
+            raise ValidationError({"user": f"{user.get_username()} is already a member of {tenant.name}."})
+        membership = Membership.objects.create(tenant=tenant, user=user, role=role)
+        audit_record(
+            action="member.added", actor=actor, tenant=tenant, details={"user": user.get_username(), "role": role}
+        )
+    return membership
 
 
 def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:

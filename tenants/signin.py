@@ -10,6 +10,7 @@ staff run from the admin. Settings: AXES_* in portal/settings.py.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 
 from axes.models import AccessAttempt
@@ -21,6 +22,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from tenants.audit import Actor, audit_record
+
+logger = logging.getLogger(__name__)
 
 LOCKED_OUT_STATUS = 429
 
@@ -90,3 +93,24 @@ def signin_unlock(*, attempts: QuerySet[AccessAttempt], actor: Actor) -> int:
 def on_user_locked_out(sender: Any, request: HttpRequest, username: str | None = None, ip_address: str | None = None, **kwargs: Any) -> None:
     """Receiver of axes.signals.user_locked_out (connected in TenantsConfig.ready)."""
     signin_record_lockout(request=request, username=username, ip_address=ip_address)
+
+
+# --------------------------------------------------------------------------- password reset
+
+
+def password_reset_allowed(request: HttpRequest, email: str) -> bool:
+    """May this request send a reset email? At most PARKWAY_PASSWORD_RESET_PER_HOUR
+    to one address and ten times as many from one client address per hour, so
+    the reset form cannot be used to flood someone's inbox or our mail sender.
+    The page answers the same either way (it never tells who has a login)."""
+    from portal.throttle import throttle_hit
+
+    limit = settings.PARKWAY_PASSWORD_RESET_PER_HOUR
+    by_address = throttle_hit(scope="password-reset-email", key=email.strip().lower()[:254], limit=limit, window=3600)
+    by_client = throttle_hit(
+        scope="password-reset-ip", key=signin_client_ip(request) or "unknown", limit=10 * limit, window=3600
+    )
+    if by_address.allowed and by_client.allowed:
+        return True
+    logger.info("Password reset email not sent: the hourly limit for the address or the client is reached")
+    return False

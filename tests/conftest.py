@@ -20,6 +20,16 @@ ACME_ACCOUNT = "111111111111"
 GLOBEX_ACCOUNT = "222222222222"
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: throttle counts (connection tests,
+    password resets) never carry over from the test before."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def standin_server() -> Iterator[StandinServer]:
     server = StandinServer(port=0)

@@ -292,3 +292,69 @@ def test_metrics_answer_with_an_empty_database_and_a_bounded_number_of_queries(c
     assert sample(text, "parkway_queue_oldest_task_age_seconds") == 0
     assert "parkway_tick_last_finished_timestamp_seconds " not in text
     assert len(queries) <= 15
+
+
+# --------------------------------------------------------------------------- a backend that never answers
+
+
+READINESS_SCRIPT = """
+import json, django
+django.setup()
+from portal.health import readiness
+print(json.dumps(readiness().as_json()))
+"""
+
+
+def test_readyz_says_not_ready_in_seconds_when_the_database_and_cache_accept_but_never_answer():
+    """A PostgreSQL or Redis that takes the connection and then says nothing
+    (a hung server, a half-open firewall) must not hang the probe: the
+    connection timeouts (PARKWAY_CONNECT_TIMEOUT) turn it into "not ready"."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_say_nothing() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_and_say_nothing, daemon=True)
+    thread.start()
+    port = silent.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/parkway",
+        "CACHE_URL": f"redis://127.0.0.1:{port}/0",
+        "REDIS_URL": "",
+        "PARKWAY_CONNECT_TIMEOUT": "1",
+        "DEBUG": "true",
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", READINESS_SCRIPT], env=env, cwd=Path(__file__).resolve().parents[2],
+            capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        silent.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "not ready"
+    assert {"database", "cache"} <= set(report["failed"]), report

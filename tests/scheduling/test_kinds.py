@@ -340,3 +340,102 @@ def test_lists_show_kind_class_and_sizes_and_filter_by_kind(acme, standin, acme_
     client.force_login(staff)
     admin_page = client.get("/admin/scheduling/resource/", {"kind__exact": "autoscaling_group"}).content.decode()
     assert "web" in admin_page and "1/2/4 (min/desired/max)" in admin_page and "orders" not in admin_page
+
+
+# --- Queries per account stay flat when every database is its own AWS call --------
+
+
+def _small_and_big_fleets(acme):
+    """acme: 2 databases and 1 group; globex: 105 databases (two RDS pages) and 6 groups."""
+    from tests.conftest import GLOBEX_ACCOUNT
+    from tenants.models import Tenant
+
+    accounts = {}
+    for label, tenant, account_id, databases, groups in (
+        ("small", acme, ACME_ACCOUNT, 2, 1),
+        ("big", Tenant.objects.create(name="Globex", slug="globex-big"), GLOBEX_ACCOUNT, 105, 6),
+    ):
+        office_hours(tenant)
+        demo.seed_role(account_id, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=tenant.external_id)
+        accounts[label] = services.account_connect_role(tenant=tenant, account_id=account_id, regions=[REGION], actor="cli")
+        for n in range(databases):
+            demo.seed_database(account_id, REGION, f"db-{n}", tags=OFFICE)
+        for n in range(groups):
+            demo.seed_group(account_id, REGION, f"web-{n}", min_size=1, desired=1, max_size=2, tags=OFFICE)
+    return accounts
+
+
+def test_queries_per_account_do_not_grow_with_its_databases_and_groups(acme, standin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    accounts = _small_and_big_fleets(acme)
+    counts = {}
+    for label, account in accounts.items():
+        for tick, at in enumerate((TUESDAY_18, WEDNESDAY_09)):
+            with CaptureQueriesContext(connection) as queries:
+                result = parking.park_account(account_id=account.pk, at=at)
+            assert result.status == "succeeded" and result.succeeded > 0, (label, tick, result.error)
+            counts[(label, tick)] = len(queries)
+    big_calls = result.aws_calls
+    assert big_calls.get("StartDBInstance") == 105 and big_calls.get("UpdateAutoScalingGroup") == 6, big_calls
+    assert counts[("small", 0)] == counts[("big", 0)], counts
+    assert counts[("small", 1)] == counts[("big", 1)], counts
+
+
+def test_a_long_batch_renews_its_lease_again_and_stops_once_it_is_lost(acme, standin):
+    """The renewal at the start of a batch covers the next RENEW_WITHIN_SECONDS;
+    a call made later renews again, and finds out when the lease was taken."""
+    from scheduling import leases, recording
+    from scheduling.models import ParkingLease, ParkingRun
+    from tenants import aws
+
+    accounts = _small_and_big_fleets(acme)
+    account = accounts["small"]
+    parking.inventory_sync(account=account)
+    databases = list(Resource.objects.filter(account=account, kind="rds_instance").order_by("resource_id"))
+    lease = leases.lease_claim(account_id=account.pk)
+    run = ParkingRun.objects.create(account=account, tick_at=TUESDAY_18, started_at=TUESDAY_18)
+    session = aws.session_for(account)
+
+    def slow_first_stop(**kwargs):
+        # The first database's stop takes longer than a renewal covers, and
+        # meanwhile the lease passes to another worker.
+        ParkingLease.objects.filter(account=account).update(until=dt.datetime(2001, 1, 1, tzinfo=UTC))
+        assert leases.lease_claim(account_id=account.pk) is not None
+        lease.renewed_at -= leases.RENEW_WITHIN_SECONDS
+
+    rds = aws.client(session, "rds", REGION)  # the client parking uses (cached per session)
+    rds.meta.events.register("after-call.rds.StopDBInstance", slow_first_stop, unique_id="test-slow-first-stop")
+    standin.reset_calls()
+    with pytest.raises(leases.LeaseLost):
+        recording.act_and_record(
+            run=run, lease=lease, action="stop",
+            intents=[recording.Intent(resource=r, reason="test", desired="stopped") for r in databases],
+            clients=lambda service: aws.client(session, service, REGION),
+        )
+    rds.meta.events.unregister("after-call.rds.StopDBInstance", unique_id="test-slow-first-stop")
+    assert standin.calls()["rds:StopDBInstance"] == 1
+    assert rds_status() == {"db-0": "stopped", "db-1": "available"}
+
+
+def test_a_database_describe_that_keeps_failing_sits_out_the_tick_and_ec2_is_parked(acme, standin):
+    office_hours(acme)
+    account = connect(acme)
+    (instance,) = demo.seed_instances(ACME_ACCOUNT, REGION, 1, tags=OFFICE)
+    demo.seed_database(ACME_ACCOUNT, REGION, "orders", tags=OFFICE)
+    parking.inventory_sync(account=account)
+    standin.faults.throttle("rds:DescribeDBInstances", times=None, account_id=ACME_ACCOUNT)
+
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_18)
+
+    assert result.status == "partial"
+    assert "RDS databases in us-east-1 not read" in result.error
+    assert ec2_state(instance) in ("stopping", "stopped")
+    standin.faults.clear()
+    assert rds_status()["orders"] == "available"
+    orders = Resource.objects.get(resource_id="orders")
+    assert orders.gone_at is None  # not read is not gone
+    account.refresh_from_db()
+    assert account.status == "connected"  # the account is not flagged for a kind's bad minute
+    assert result.run is not None and result.run.__class__.objects.get(pk=result.run.pk).status == "partial"

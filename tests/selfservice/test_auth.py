@@ -132,3 +132,21 @@ def test_behind_proxies_the_address_is_the_one_our_proxy_saw(client, acme_member
     forged = client.post(reverse("login"), {"username": "alice", "password": "pw"},
                          REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.7, 198.51.100.1")
     assert forged.status_code == 302  # another client behind the same proxy is not locked out
+
+
+def test_password_reset_sends_at_most_the_hourly_limit_to_one_address_and_answers_the_same(client, acme_member, settings):
+    settings.PARKWAY_PASSWORD_RESET_PER_HOUR = 2
+    answers = [client.post(reverse("password_reset"), {"email": "alice@acme.test"}) for _ in range(5)]
+    assert {a["Location"] for a in answers} == {reverse("password_reset_done")}
+    assert len(mail.outbox) == 2
+    # Another address from the same client still gets its email, up to ten times the limit per client.
+    client.post(reverse("password_reset"), {"email": "ALICE@acme.test"})
+    assert len(mail.outbox) == 2  # the same address, whatever its case
+
+
+def test_password_reset_from_one_client_is_limited_across_addresses(client, acme_member, settings):
+    settings.PARKWAY_PASSWORD_RESET_PER_HOUR = 1  # ten per client address
+    for n in range(12):
+        client.post(reverse("password_reset"), {"email": f"nobody{n}@elsewhere.test"})
+    assert client.post(reverse("password_reset"), {"email": "alice@acme.test"})["Location"] == reverse("password_reset_done")
+    assert mail.outbox == []  # the client spent its allowance on made-up addresses

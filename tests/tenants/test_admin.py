@@ -285,3 +285,52 @@ def test_tenant_form_with_an_absurd_number_of_inline_forms_builds_at_most_the_li
     assert response.status_code == 200
     (formset,) = [f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "memberships"]
     assert len(formset.formset.forms) <= INLINE_FORMS_LIMIT
+
+
+# --- The team inline keeps the team rules ----------------------------------------
+
+
+def _tenant_form(tenant, rows, *, initial):
+    data = {
+        "name": tenant.name, "slug": tenant.slug, "contact_emails": tenant.contact_emails, "timezone": "UTC",
+        "price_factor": "1", "accounts-TOTAL_FORMS": 0, "accounts-INITIAL_FORMS": 0,
+        "memberships-TOTAL_FORMS": len(rows), "memberships-INITIAL_FORMS": initial,
+    }
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"memberships-{i}-{key}"] = value
+        data[f"memberships-{i}-tenant"] = tenant.pk
+    return data
+
+
+def test_staff_cannot_remove_or_demote_the_last_admin_in_the_tenant_form(staff_client, acme, acme_member):
+    from tenants.models import Membership
+
+    membership = Membership.objects.get(user=acme_member)
+    url = reverse("admin:tenants_tenant_change", args=[acme.pk])
+    for change in ({"DELETE": "on"}, {"role": "viewer"}):
+        row = {"id": membership.pk, "user": acme_member.pk, "role": "admin"} | change
+        response = staff_client.post(url, _tenant_form(acme, [row], initial=1))
+        assert response.status_code == 200, change
+        assert "without an admin" in response.content.decode()
+        assert Membership.objects.get(pk=membership.pk).role == "admin"
+    assert not AuditEvent.objects.filter(action__startswith="member.").exists()
+
+
+def test_staff_hand_the_admin_role_over_in_one_save_through_the_audited_services(staff_client, acme, acme_member):
+    from django.contrib.auth import get_user_model
+
+    from tenants.models import Membership
+
+    bob = get_user_model().objects.create_user("bob", "bob@acme.test", "pw")
+    membership = Membership.objects.get(user=acme_member)
+    url = reverse("admin:tenants_tenant_change", args=[acme.pk])
+    rows = [
+        {"id": membership.pk, "user": acme_member.pk, "role": "viewer"},  # demoted…
+        {"id": "", "user": bob.pk, "role": "admin"},  # …as bob joins as admin
+    ]
+    response = staff_client.post(url, _tenant_form(acme, rows, initial=1))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert dict(Membership.objects.filter(tenant=acme).values_list("user__username", "role")) == {"alice": "viewer", "bob": "admin"}
+    done = list(AuditEvent.objects.filter(tenant=acme, action__startswith="member.").order_by("pk").values_list("action", "actor_label"))
+    assert done == [("member.added", "staff"), ("member.role_changed", "staff")]
