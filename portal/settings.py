@@ -36,12 +36,16 @@ INSTALLED_APPS = [
     "tenants",
     "scheduling",
     "notifications",
+    "ninja",  # Swagger UI's files for /api/v1/docs, served from our static files
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outermost but one, so that every response gets the header, errors included.
     "portal.security.ContentSecurityPolicyMiddleware",
+    # Every error answer of /api/ in the API's one error body (api/errors.py).
+    "api.errors.ApiErrorBodyMiddleware",
     # Static files with DEBUG off (hashed names, compressed, cached for a year),
     # answered before sessions or the database are touched.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -271,6 +275,8 @@ PARKWAY_HISTORY_DAYS = env.int("PARKWAY_HISTORY_DAYS", default=90)
 PARKWAY_AUDIT_DAYS = env.int("PARKWAY_AUDIT_DAYS", default=400)
 # Self-service "Test connection" / "Switch" (each an AssumeRole): at most this many per user per minute.
 PARKWAY_VERIFY_PER_MINUTE = env.int("PARKWAY_VERIFY_PER_MINUTE", default=5)
+# Requests one API token may make: N/second, N/minute or N/hour (api/auth.py).
+PARKWAY_API_RATE = env.str("PARKWAY_API_RATE", default="120/minute")
 
 # --- Health and metrics (portal/health.py, portal/metrics.py) -----------------
 # /readyz fails when the oldest task waiting in the queue is older than this

@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from api.main import api
+from api.views import api_not_found
 from portal.views import PasswordResetView, favicon
 
 admin.site.site_header = "Parkway operations"
@@ -40,6 +42,10 @@ urlpatterns = [
     path("app/", include("tenants.urls")),
     path("app/", include("scheduling.urls")),
     path("app/", include("notifications.urls")),
+    path("app/", include("api.urls")),
+    # The REST API (docs/api.md); any other /api/ URL is a 404 in the API's error body.
+    path("api/v1/", api.urls),
+    re_path(r"^api/", api_not_found),
     path("", RedirectView.as_view(pattern_name="tenants:overview", permanent=False)),
     path("favicon.ico", favicon, name="favicon"),
 ]

@@ -9,12 +9,25 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from tenants.models import AuditEvent, CloudAccount, Tenant
 
-# A person (admin, self-service) or a label for machines: "system", "cli".
+# A person (admin, self-service, API) or a label for machines: "system", "cli".
 Actor = Union[AbstractBaseUser, str]
+
+# Set on the request's user object by the REST API (api.auth): the name of the
+# token the person acts through, so every change it makes says so.
+API_TOKEN_ATTRIBUTE = "_parkway_api_token"
+LABEL_LENGTH = 150  # AuditEvent.actor_label, Override.created_by_label
+
+
+def api_token_of(actor: Actor) -> str | None:
+    return None if isinstance(actor, str) else getattr(actor, API_TOKEN_ATTRIBUTE, None)
 
 
 def actor_label(actor: Actor) -> str:
-    return actor if isinstance(actor, str) else actor.get_username()
+    if isinstance(actor, str):
+        return actor
+    token = api_token_of(actor)
+    label = actor.get_username() if token is None else f"{actor.get_username()} (token: {token})"
+    return label[:LABEL_LENGTH]
 
 
 def audit_record(
@@ -28,6 +41,8 @@ def audit_record(
     """Append an audit event. Callers pass details without secrets."""
     if account is not None and tenant is None:
         tenant = account.tenant
+    if (token := api_token_of(actor)) is not None:
+        details = {**(details or {}), "via": "api", "token": token}
     return AuditEvent.objects.create(
         actor=None if isinstance(actor, str) else actor,
         actor_label=actor_label(actor),

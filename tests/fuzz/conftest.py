@@ -20,6 +20,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django_q.models import Task
 
+from api.tokens import staff_token_create, token_create
 from notifications.models import StopWarning
 from notifications.warnings import keep_running_token
 from scheduling.models import Override, ParkingAction, ParkingRun
@@ -33,6 +34,7 @@ PERSONAS = ("anonymous", "acme_member", "globex_member", "staff")
 SELF_SERVICE_ARGUMENTS = {
     "account_pk": "tenants.CloudAccount", "resource_pk": "scheduling.Resource", "schedule_pk": "scheduling.Schedule",
     "membership_pk": "tenants.Membership", "invitation_pk": "tenants.Invitation",
+    "token_pk": "api.ApiToken", "run_pk": "scheduling.ParkingRun",
 }
 
 
@@ -42,6 +44,8 @@ class FuzzWorld:
     reset_link: tuple[str, str]
     invitation_tokens: list[str] = field(default_factory=list)
     link_tokens: list[str] = field(default_factory=list)  # pre-stop warnings' keep-running links
+    # persona → (API token, X-Parkway-Tenant or None), sent with every /api/ request.
+    api_tokens: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
 
     def known(self, route: Route, argument: str) -> list[str]:
@@ -121,10 +125,17 @@ def fuzz_world(acme, globex, acme_member, globex_member, staff, standin, setting
         ))
         for machine in (acme_machines[1], globex_machine)
     ]
+    settings.PARKWAY_API_RATE = "1000000/minute"  # the fuzz suite is one very busy client
+    api_tokens = {
+        "acme_member": (token_create(membership=acme_member.memberships.get(), name="fuzz", actor=acme_member)[1], None),
+        "globex_member": (token_create(membership=globex_member.memberships.get(), name="fuzz", actor=globex_member)[1], None),
+        "staff": (staff_token_create(user=staff, name="fuzz", actor=staff)[1], "acme"),
+    }
     reset = (urlsafe_base64_encode(force_bytes(acme_member.pk)), default_token_generator.make_token(acme_member))
     return FuzzWorld(
         users={"anonymous": None, "acme_member": acme_member, "globex_member": globex_member, "staff": staff},
         reset_link=reset,
         invitation_tokens=tokens,
         link_tokens=links,
+        api_tokens=api_tokens,
     )

@@ -94,6 +94,10 @@ class Requests:
         if world.users[persona] is not None:
             signed_in.force_login(world.users[persona])
         self.cookies = signed_in.cookies
+        token, tenant = world.api_tokens.get(persona, (None, None))
+        self.api_headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if tenant:
+            self.api_headers["X-Parkway-Tenant"] = tenant
 
     def send(self, method: str, url: str, data: dict[str, Any] | None = None) -> Any:
         self.count += 1
@@ -102,7 +106,8 @@ class Requests:
             client.cookies = SimpleCookie(self.cookies)
             where = f"{self.persona} {method.upper()} {url[:200]!r} {str(data)[:300]}"
             try:
-                response = client.get(url) if method == "get" else client.post(url, data or {})
+                headers = self.api_headers if url.startswith("/api/") else {}
+                response = client.get(url, headers=headers) if method == "get" else client.post(url, data or {}, headers=headers)
             except Exception as exc:
                 raise AssertionError(f"{where} raised {exc!r}") from exc
             finally:

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from api.models import ApiToken
 from notifications.models import Channel, Delivery
 from scheduling.models import Override, ParkingAction, ParkingRun, Period, Resource, Schedule
 from tenants import services
@@ -118,4 +119,5 @@ def tenant_snapshot(tenant: Tenant) -> dict[str, list[dict]]:
         "invitations": rows(Invitation.objects.filter(tenant=tenant)),
         "channels": rows(Channel.objects.filter(tenant=tenant)),
         "deliveries": rows(Delivery.objects.filter(channel__tenant=tenant)),
+        "api_tokens": rows(ApiToken.objects.filter(membership__tenant=tenant)),
     }

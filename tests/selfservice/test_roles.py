@@ -21,6 +21,8 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from api.models import ApiToken
+from api.tokens import token_create
 from notifications.models import Channel, StopWarning
 from notifications.warnings import keep_running_token
 from scheduling.models import Override, Resource, Schedule
@@ -31,12 +33,13 @@ from tests.tenants.test_migration import connect_legacy
 
 pytestmark = pytest.mark.django_db
 
-NAMESPACES = ("tenants", "scheduling", "invitations", "notifications", "links")
+NAMESPACES = ("tenants", "scheduling", "invitations", "notifications", "links", "tokens")
 PERSONAS = ("anonymous", "admin", "operator", "viewer", "other")
 
-# Cells. "done": 302 and acme changed. "login": 302 to the sign-in page. Every
+# Cells. "done": 302 and acme changed. "created": 201 and acme changed (a page that shows a secret once). "login": 302 to the sign-in page. Every
 # other cell is a status code and acme unchanged; "403" also shows the reason.
 OK, DONE, BACK, LOGIN, DENIED, MISSING, NOT_ALLOWED = "200", "done", "302", "login", "403", "404", "405"
+CREATED = "created"
 # "other" is an admin of globex: on pages without an object ID they work in
 # their own tenant (acme never changes); another tenant's object is a 404.
 
@@ -112,6 +115,12 @@ EXPECTED: dict[str, dict[str, tuple[str, str, str, str, str]]] = {
     # it (signed out, or signed in as anyone) may use it, once; GET only shows a button.
     "links:keep_running":          {"GET":  (OK,    OK,     OK,     OK,     OK),
                                     "POST": (DONE,  DONE,   DONE,   DONE,   DONE)},
+    # API tokens: every member makes their own (it acts with their role), in the tenant they work in
+    # (another tenant's member makes one in theirs: 201, acme unchanged); each revokes their own only.
+    "tokens:tokens":               {"GET":  (LOGIN, OK,     OK,     OK,     OK),
+                                    "POST": (LOGIN, CREATED, CREATED, CREATED, "201")},
+    "tokens:token_revoke":         {"GET":  (LOGIN, BACK,   MISSING, MISSING, MISSING),
+                                    "POST": (LOGIN, DONE,   MISSING, MISSING, MISSING)},
     # The invitation link works signed out; signed in, only for the invited address.
     "invitations:accept":          {"GET":  (OK,    DENIED, DENIED, DENIED, DENIED),
                                     "POST": (DONE,  DENIED, DENIED, DENIED, DENIED)},
@@ -151,6 +160,7 @@ class AcmeWorld:
     token: str  # the link of another one, to newcomer@acme.test
     channel: Channel
     link_token: str  # the keep-running link of a pre-stop warning about acme's machine
+    api_token: ApiToken  # the admin's own
 
     def kwargs(self, pattern: URLPattern) -> dict[str, object]:
         values = {
@@ -162,6 +172,7 @@ class AcmeWorld:
             "token": self.token,
             "channel_pk": self.channel.pk,
             "link_token": self.link_token,
+            "token_pk": self.api_token.pk,
         }
         wanted = list(pattern.pattern.regex.groupindex)
         unknown = set(wanted) - set(values)
@@ -195,6 +206,7 @@ class AcmeWorld:
                 "kind": "email", "name": "ops", "target": "ops@acme.test", "events": ["parking_summary"],
             },
             "notifications:channel": {"name": "renamed", "events": ["failures"], "enabled": "on"},
+            "tokens:tokens": {"name": "ci-bot", "expires_in": "30"},
             "invitations:accept": {"new_password1": "correct horse battery", "new_password2": "correct horse battery"},
         }.get(name, {})
 
@@ -217,9 +229,11 @@ def world(acme, acme_member, globex_member) -> AcmeWorld:
     warning = StopWarning.objects.create(
         tenant=acme, resource=resource, stop_at=timezone.now() + dt.timedelta(minutes=10), nonce=secrets.token_hex(16), claim="t"
     )
+    api_token, _ = token_create(membership=acme_member.memberships.get(), name="admin-bot", actor=acme_member)
     return AcmeWorld(
         acme=acme, users=users, account=account, resource=resource, schedule=schedule,
         target=target, pending=pending, token=token, channel=channel, link_token=keep_running_token(warning),
+        api_token=api_token,
     )
 
 
@@ -246,8 +260,8 @@ def test_role_matrix(name, persona, method, world: AcmeWorld, client, request):
     where = f"{method} {name} as {persona}"
     if expected == LOGIN:
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), where
-    elif expected == DONE:
-        assert response.status_code == 302, (where, response.status_code)
+    elif expected in (DONE, CREATED):
+        assert response.status_code == (302 if expected == DONE else 201), (where, response.status_code)
         assert changed, f"{where}: allowed, yet nothing changed (is the test's POST data still valid?)"
         return
     else:
