@@ -210,6 +210,10 @@ def account_refresh_and_preview(*, account: CloudAccount) -> str:
     customer reads what the next tick will do with them."""
     from scheduling.resolver import preview_sentence, resources_explain
 
+    from scheduling.due import accounts_mark_changed
+
     inventory_sync(account=account)
+    # New machines (first seen outside their period...) are planned by the next tick, not an hour later.
+    accounts_mark_changed(account_ids=[account.pk])
     resources = Resource.objects.filter(account=account, gone_at__isnull=True).select_related("account")
     return preview_sentence(resources_explain(resources, at=timezone.now()).values())

@@ -11,19 +11,28 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from notifications import events as notification_events
-from scheduling import claims, parking
+from scheduling import claims, due, parking
 from scheduling.history import history_prune
 
 logger = logging.getLogger(__name__)
 
 
 def tick(at: str | None = None) -> int:
-    """Fan out: one park_account task per active account, enqueued after commit,
-    except for accounts whose previous task is still queued or running
-    (scheduling.claims). Returns how many tasks were enqueued."""
-    account_ids = list(parking.active_accounts().values_list("pk", flat=True).distinct())
+    """Fan out: one park_account task per account with something due in this
+    tick (scheduling.due), enqueued after commit, except for accounts whose
+    previous task is still queued or running (scheduling.claims). An account
+    with nothing due costs no AWS call: its last tick time is brought forward
+    in one UPDATE for all of them. Returns how many tasks were enqueued."""
+    now = timezone.now()
+    instant = dt.datetime.fromisoformat(at) if at else now
+    accounts = list(parking.active_accounts().distinct())
+    due_now = due.accounts_due(accounts=accounts, at=instant, now=now)
+    account_ids = [a.pk for a in accounts if a.pk in due_now]
+    idle = [a.pk for a in accounts if a.pk not in due_now]
+    due.accounts_looked_at(account_ids=idle)
     claim = claims.accounts_claim(account_ids=account_ids)
     pending = len(account_ids) - len(claim.account_ids)
+    logger.info("Tick %s: %d account(s) due, %d with nothing due", instant.isoformat(), len(account_ids), len(idle))
     if pending:
         logger.info("%d account(s) still have a parking task queued or running: not enqueued again", pending)
     if claim.account_ids:
@@ -64,8 +73,9 @@ def park_account(account_id: int, at: str | None = None, claim: str | None = Non
 
 
 def sync_inventory() -> int:
-    """Folded into the tick, which refreshes every active account's inventory
-    (one describe per region) in its per-account task before planning. Kept so
+    """Folded into the tick, which refreshes the inventory of every account
+    it parks (due, or with an inventory older than its interval: scheduling.due)
+    in its per-account task before planning. Kept so
     that a schedule of an earlier version, until `setup_schedules` removes it,
     fans out like the tick instead of walking every account in one task."""
     return tick()
