@@ -217,11 +217,14 @@ def _execute_and_record(
                 ))
         if decision.changes:
             updates[(decision.desired_state, decision.retained_running)].append(resource.pk)
+    reconnected = account.status in (CloudAccount.Status.ERROR, CloudAccount.Status.PENDING)
+    if not (updates or actions or reconnected):
+        return  # an idle tick writes nothing here
     with transaction.atomic():
         for (desired, retained), pks in updates.items():
             Resource.objects.filter(pk__in=pks).update(desired_state=desired, retained_running=retained)
         ParkingAction.objects.bulk_create(actions, batch_size=1000)
-        if account.status == CloudAccount.Status.ERROR or account.status == CloudAccount.Status.PENDING:
+        if reconnected:
             # Parking works again (or for the first time): the account is reachable.
             CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, last_error="")
 

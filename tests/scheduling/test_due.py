@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
 from scheduling import actions, due, parking, services, tasks
+from tenants import aws, demo
 from scheduling.due import DueInputs, DueState, due_reason
 from scheduling.models import Override, ParkingLease, Period, Resource, Schedule
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
@@ -312,3 +314,75 @@ def test_staff_set_the_tenants_inventory_interval_on_the_tenant_page(acme, staff
     assert due.inventory_minutes(account) == 15
     data["inventory_minutes"] = "0"
     assert "Ensure this value is greater than or equal to 1" in staff_client.post(url, data).content.decode()
+
+
+# --- queries: a busy account costs a fixed number, an idle one next to nothing ----
+
+
+def _queries(fn) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    # SAVEPOINT/RELEASE only exist because the test runs inside a transaction.
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+def _account_counts(tenant, account_id, machines, capture) -> dict[str, int]:
+    office_hours(tenant)
+    account, _ = connect(tenant, account_id, per_region=machines, regions=["us-east-1"])
+    first = _queries(lambda: parking.park_account(account_id=account.pk, at=TUESDAY_EVENING))  # first sight, all stopped
+    nine = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    busy = _queries(lambda: parking.park_account(account_id=account.pk, at=nine))  # all started
+    by_hand = _queries(lambda: parking.park_account(account_id=account.pk, at=nine + dt.timedelta(minutes=5)))
+    return {"first": len(first), "busy": len(busy), "nothing to do, run by hand": len(by_hand)}
+
+
+def test_queries_per_busy_account_do_not_grow_with_its_machines(acme, globex, standin, django_capture_on_commit_callbacks):
+    small = _account_counts(acme, ACME_ACCOUNT, 10, django_capture_on_commit_callbacks)
+    big = _account_counts(globex, GLOBEX_ACCOUNT, 1000, django_capture_on_commit_callbacks)
+    assert small == big, (small, big)
+    # Reads: account, lease claim and its changes, credential, schedules and
+    # periods, resources, anything to reconcile, snoozes (9); the changed rows'
+    # upsert; per batch: run, renewal, pending actions, holder check, outcomes,
+    # states; run closed, lease given back. Unchanged machines cost no write.
+    assert big == {"first": 21, "busy": 18, "nothing to do, run by hand": 11}, big
+
+
+def test_an_idle_tick_costs_the_same_queries_for_one_account_or_many(acme, globex, standin, django_capture_on_commit_callbacks):
+    def idle_tick(at: dt.datetime) -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            queries = _queries(lambda: tasks.tick(at.isoformat()))
+        assert not OrmQ.objects.exists()
+        return len(queries)
+
+    office_hours(acme)
+    one, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    assert parking.park_account(account_id=one.pk, at=TUESDAY_EVENING).clean
+    alone = idle_tick(TUESDAY_EVENING + dt.timedelta(minutes=5))
+    office_hours(globex)
+    two, _ = connect(globex, GLOBEX_ACCOUNT, per_region=40, regions=["us-east-1"])
+    assert parking.park_account(account_id=two.pk, at=TUESDAY_EVENING).clean
+    assert idle_tick(TUESDAY_EVENING + dt.timedelta(minutes=10)) == alone == 10
+
+
+def test_an_inventory_writes_only_the_machines_that_changed(acme, standin):
+    from scheduling.inventory import inventory_sync
+
+    office_hours(acme)
+    account, ids = connect(acme, ACME_ACCOUNT, per_region=5, regions=["us-east-1"])
+    inventory_sync(account=account)
+    unchanged = _queries(lambda: inventory_sync(account=account))
+    assert [q for q in unchanged if not q.startswith("SELECT")] == []
+    ec2 = demo.account_client("ec2", ACME_ACCOUNT, "us-east-1")
+    ec2.create_tags(Resources=[ids["us-east-1"][0]], Tags=[{"Key": "Schedule", "Value": "nights"}])
+    ec2.terminate_instances(InstanceIds=[ids["us-east-1"][1]])
+    writes = [q for q in _queries(lambda: inventory_sync(account=account)) if not q.startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith("INSERT INTO \"scheduling_resource\"")  # the retag and the termination, one upsert
+    assert Resource.objects.get(resource_id=ids["us-east-1"][0]).schedule_tag == "nights"
+    ec2_gone = ids["us-east-1"][2]
+    standin.reset()  # every machine gone from AWS
+    demo.seed_role(ACME_ACCOUNT, role_name="ParkwayAccess", trusted_account_id="123456789012", external_id=acme.external_id)
+    aws.clear_session_cache()
+    cache.clear()  # the shared credential cache: moto forgot those sessions
+    writes = [q for q in _queries(lambda: inventory_sync(account=account)) if not q.startswith("SELECT")]
+    assert len(writes) == 1 and writes[0].startswith('UPDATE "scheduling_resource" SET "gone_at"')
+    assert Resource.objects.get(resource_id=ec2_gone).gone_at is not None
