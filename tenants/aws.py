@@ -28,7 +28,7 @@ import logging
 import secrets
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -311,8 +311,27 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
     return _session_with(credentials)
 
 
-_cache: dict[tuple, boto3.Session] = {}
+# Assumed-role sessions of this process, least recently used first, at most
+# PARKWAY_SESSION_CACHE_SIZE: a session with its clients weighs ~3 MB, so a worker
+# that served every account would grow with the number of customers. An evicted
+# session costs a rebuild (tens of ms of CPU), not an AssumeRole: its credentials
+# stay in the shared cache (tenants.credential_cache).
+_cache: OrderedDict[tuple, boto3.Session] = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+def _cache_get(key: tuple) -> boto3.Session | None:
+    session = _cache.get(key)
+    if session is not None:
+        _cache.move_to_end(key)
+    return session
+
+
+def _cache_put(key: tuple, session: boto3.Session) -> None:
+    _cache[key] = session
+    _cache.move_to_end(key)
+    while len(_cache) > max(1, settings.PARKWAY_SESSION_CACHE_SIZE):
+        _cache.popitem(last=False)  # its clients go with it (weakly keyed by the session)
 
 
 def clear_session_cache() -> None:
@@ -472,12 +491,12 @@ def session_for_credential(credential: CloudCredential) -> boto3.Session:
     )
     if credential.pk is not None:
         with _cache_lock:
-            session = _cache.get(key)
+            session = _cache_get(key)
             if session is None:
                 session = _assume_role_session(
                     role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
                 )
-                _cache[key] = session
+                _cache_put(key, session)
                 _role_sessions[session] = role
             return session
     session = _assume_role_session(
