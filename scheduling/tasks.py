@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from notifications import events as notification_events
@@ -42,11 +43,14 @@ def tick(at: str | None = None) -> int:
 
 
 def _enqueue_parking(claim: claims.Claim, at: str | None) -> None:
+    # One broker (one Redis connection) for the whole fan-out: django-q2 would
+    # build a broker per task otherwise; 10,000 tasks then take seconds, not minutes.
+    broker = get_broker()
     for n, account_id in enumerate(claim.account_ids):
         try:
             async_task(
                 "scheduling.tasks.park_account", account_id, at, claim.token,
-                task_name=f"park-account-{account_id}", group="parking",
+                task_name=f"park-account-{account_id}", group="parking", broker=broker,
             )
         except Exception:
             # The broker refused: these accounts have no task, so no claim either.
