@@ -9,18 +9,32 @@ qcluster` with W worker processes on the Redis broker, with the assumed-role
 sessions in a Redis cache, against `fake_aws.py` (STS and EC2 answered from
 memory after a fixed latency per call; moto would measure moto at this size).
 
-Two ticks, each enqueued as the django-q2 schedule does (`scheduling.tasks.tick`):
+Three ticks, each enqueued as the django-q2 schedule does (`scheduling.tasks.tick`):
 
 * tick 1, Tuesday 20:00 UTC, cold: first sight of every machine (inventory
   inserted), every machine stopped (one StopInstances per region), one
   AssumeRole per account (the cache starts empty);
-* tick 2, five minutes later, warm and idle: nothing to do but look.
+* tick 2, Wednesday 09:00, busy and warm: the office period begins, every
+  machine started (one StartInstances per region), sessions from the caches;
+* tick 3, five minutes later, idle and warm: nothing is due (scheduling.due),
+  so no task is enqueued and no AWS call made; the tick only looks.
 
 Per tick: wall time from enqueueing the tick to the last account's lease given
-back, accounts per second, CPU time of the cluster's processes per account
-(PostgreSQL's, Redis's and the fake's own are not in it), AWS calls per account
-by operation, database queries and new database connections per account
-(counted in the worker processes, `scale_settings.py`).
+back (or, idle, its last tick time moved on), accounts per second, CPU time of
+the cluster's processes per account (PostgreSQL's, Redis's and the fake's own
+are not in it), AWS calls per account by operation ("D." = Describe), database
+queries and new database connections per account (counted in the worker
+processes, `scale_settings.py`), the peak resident memory of the largest worker
+process (VmHWM, recycled workers included), the projection "accounts per
+5-minute tick on this machine" (accounts per second × 300) and the load
+average (the machine may be shared). After each configuration, the fan-out
+alone: the time to enqueue N parking tasks on the Redis broker.
+
+Measured on a shared 2-core machine, PostgreSQL 15, 8 workers, 2 regions × 50
+instances per account, 20 ms per AWS call (README "Measured" has the table):
+300 accounts: cold 6.0, busy 6.1 accounts/s (169 ms CPU per busy account, ~31
+queries), idle tick 0.3 s with no AWS call, peak worker RSS 453 MB; 1,000
+accounts: cold 5.5 accounts/s, see README for the rest. Load average 5-8.
 
 Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
 dropped at the end) and Redis (the database of --redis and the next two are
@@ -47,8 +61,15 @@ from fake_aws import FakeAws  # noqa: E402
 
 UTC = dt.timezone.utc
 EVENING = dt.datetime(2026, 11, 24, 20, 0, tzinfo=UTC)  # a Tuesday, outside 09:00-17:00
+MORNING = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # Wednesday 09:00: the office period begins
+TICKS = [
+    ("1 cold", EVENING),  # first sight, every machine stopped, empty session cache
+    ("2 busy warm", MORNING),  # every machine started (a transition), sessions warm
+    ("3 idle warm", MORNING + dt.timedelta(minutes=5)),  # nothing due
+]
 REGIONS = ["us-east-1", "eu-west-1"]
 OPERATIONS = ["AssumeRole", "DescribeInstances", "StopInstances", "StartInstances"]
+TICK_SECONDS = 300
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -122,6 +143,7 @@ def use_accounts(pks: list[int], n: int) -> None:
 class Cluster:
     def __init__(self, env: dict[str, str], workers: int, log: Path, broker_redis: Any) -> None:
         self.log = log
+        self.peak_rss: dict[int, int] = {}
         self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=dict(env, Q_WORKERS=str(workers)),
@@ -135,6 +157,30 @@ class Cluster:
                 self.stop()
                 raise RuntimeError(f"qcluster did not start:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.1)
+
+    def pids(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getpgid(int(entry.name)) == self.process.pid:
+                        found.append(int(entry.name))
+                except ProcessLookupError:
+                    continue
+        return found
+
+    def sample_rss(self) -> None:
+        """Peak resident memory (VmHWM) of each worker process seen so far."""
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if pid == self.process.pid or b"qcluster" not in cmdline:
+                continue
+            kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+            self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), kb)
 
     def cpu_seconds(self) -> float:
         """CPU of every process of the cluster, with that of exited (recycled) workers,
@@ -168,6 +214,7 @@ def wait_for_tick(pks: list[int], since: dt.datetime, timeout: float, cluster: C
     while ParkingLease.objects.filter(
         account_id__in=pks, holder="", queued_token="", last_tick_at__gte=since
     ).count() < len(pks):
+        cluster.sample_rss()
         if time.monotonic() > deadline:
             raise RuntimeError(f"the tick did not finish in {timeout} s:\n{cluster.log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.05)
@@ -184,10 +231,16 @@ def run_tick(at: dt.datetime, pks: list[int], cluster: Cluster, broker: Any, fak
     wait_for_tick(pks, since, timeout, cluster)
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # the last results are saved and counted
+    cluster.sample_rss()
     calls = fake.calls()
     calls.subtract(fake_before)
     n = len(pks)
+    # The largest process of the cluster is a worker (the others hold no sessions);
+    # recycled workers' peaks count too.
+    peak_mb = max(cluster.peak_rss.values(), default=0) / 1024
     return {
+        "peak_mb": peak_mb,
+        "load": os.getloadavg()[0],
         "wall": wall,
         "rate": n / wall,
         "cpu_ms": (cluster.cpu_seconds() - cpu_before) * 1000 / n,
@@ -248,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         pks = make_fleet(max(args.accounts))
         print(f"(fleet created in {time.perf_counter() - t0:.1f} s)")
         rows = []
+        fanouts: list[str] = []
         tmp = Path(tempfile.mkdtemp(prefix="parkway-scale-"))
         for n in args.accounts:
             for workers in args.workers:
@@ -257,20 +311,33 @@ def main(argv: list[str] | None = None) -> None:
                     client.flushdb()
                 cluster = Cluster(env, workers, tmp / f"qcluster-{n}-{workers}.log", broker.connection)
                 try:
-                    for label, at in (("1 cold", EVENING), ("2 idle", EVENING + dt.timedelta(minutes=5))):
+                    for label, at in TICKS:
                         r = run_tick(at, pks[:n], cluster, broker, fake, counts, args.timeout)
-                        calls = " ".join(f"{op}={v:.2f}" for op, v in r["calls"].items() if v)
+                        calls = " ".join(f"{op.replace('Describe', 'D.')}={v:g}" for op, v in r["calls"].items() if v) or "none"
+                        # What one 5-minute tick could park on this machine, at this tick's pace.
+                        projection = "—" if label.startswith("3") else f"{r['rate'] * TICK_SECONDS:,.0f}"
                         rows.append([n, workers, label, f"{r['wall']:.1f}", f"{r['rate']:.1f}", f"{r['cpu_ms']:.0f}",
-                                     calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}"])
+                                     calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}", f"{r['peak_mb']:.0f}",
+                                     projection, f"{r['load']:.1f}"])
                         print("  ".join(map(str, rows[-1])), flush=True)
                 finally:
                     cluster.stop()
-                stopped = fake.states()
-                if stopped.get("running"):
-                    print(f"  !! {stopped['running']} machines still running after tick 1")
+                # The tick's fan-out alone (in this process, onto the Redis broker): N tasks enqueued.
+                from scheduling import claims, tasks
+
+                t0 = time.perf_counter()
+                tasks._enqueue_parking(claims.Claim(token="fan-out", account_ids=pks[:n]), None)
+                fanouts.append(f"{n} tasks enqueued in {time.perf_counter() - t0:.2f} s")
+                print(f"  fan-out: {fanouts[-1]}", flush=True)
+                broker.connection.flushdb()
+                left = fake.states()
+                if left.get("stopped"):
+                    print(f"  !! {left['stopped']} machines still stopped after the morning tick")
         print()
         print(table(rows, ["accounts", "workers", "tick", "wall s", "accounts/s", "CPU ms/account",
-                           "AWS calls/account", "queries/account", "connections/account"]))
+                           "AWS calls/account", "queries/account", "connections/account", "peak RSS/worker MB",
+                           "accounts per 5-min tick", "load avg"]))
+        print("fan-out: " + "; ".join(fanouts))
     finally:
         db.close()
         fake.stop()

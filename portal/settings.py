@@ -269,6 +269,13 @@ PARKWAY_INVITATION_DAYS = env.int("PARKWAY_INVITATION_DAYS", default=7)
 # Parking: how often the tick runs, and the tag that names an instance's schedule.
 PARKWAY_TICK_MINUTES = env.int("PARKWAY_TICK_MINUTES", default=5)
 PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
+# A tick calls AWS for an account only when something is due (scheduling.due), or when its
+# inventory is older than this: machines launched or retagged in AWS are noticed within it
+# (per tenant: Tenant.inventory_minutes, set by staff in the admin).
+PARKWAY_INVENTORY_MINUTES = env.int("PARKWAY_INVENTORY_MINUTES", default=60)
+# Assumed-role sessions (with their clients, ~3 MB each) a worker process keeps, least
+# recently used evicted first: a worker's memory is bounded whatever the number of accounts.
+PARKWAY_SESSION_CACHE_SIZE = env.int("PARKWAY_SESSION_CACHE_SIZE", default=100)
 # Retention (manage.py prune_history, daily): parking runs and their actions are kept this many
 # days, audit events this many (longer: they answer "who changed what" in a dispute or an audit).
 PARKWAY_HISTORY_DAYS = env.int("PARKWAY_HISTORY_DAYS", default=90)

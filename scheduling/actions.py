@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from notifications import snoozes as snooze_notices
 from scheduling import executor, leases, planner, recording, resolver
+from scheduling.due import accounts_mark_changed
 from scheduling.models import Override, ParkingRun, Resource, Schedule
 from tenants import aws
 from tenants.models import CloudAccount
@@ -154,6 +155,7 @@ def override_create(
     override.full_clean(exclude=["resource", "created_by"], validate_unique=False, validate_constraints=False)
     with transaction.atomic():
         override.save()
+        accounts_mark_changed(account_ids=[resource.account_id])  # the snooze acts at the next tick
         audit_record(
             action="resource.snoozed", actor=actor, account=resource.account,
             details={"resource": resource.resource_id, "state": state, "until": until.isoformat(), "reason": reason},
@@ -170,6 +172,7 @@ def _override_clear(*, resource: Resource, actor: Actor, now: dt.datetime) -> li
     cancelled = [o for o in active if Override.objects.filter(pk=o.pk, cancelled_at__isnull=True).update(
         cancelled_at=now, end_told_at=now) == 1]
     if cancelled:
+        accounts_mark_changed(account_ids=[resource.account_id])
         audit_record(action="resource.snooze_cleared", actor=actor, account=resource.account, details={"resource": resource.resource_id})
     for override in cancelled:
         override.resource = resource
@@ -210,6 +213,8 @@ def resource_assign_schedule(*, resource: Resource, schedule: Schedule | None, a
             resource.failures, resource.last_failure, resource.retry_after = 0, "", None
         # The note explains a tag that names no schedule; an explicit choice makes it moot.
         resource.save(update_fields=["schedule", "failures", "last_failure", "retry_after"])
+        if before != schedule:
+            accounts_mark_changed(account_ids=[account.pk])  # the next tick reads AWS and plans it at once
         audit_record(
             action="resource.schedule_assigned",
             actor=actor,

@@ -1,9 +1,13 @@
 """Inventory: what machines an account has, kept in `Resource` rows.
 
 One paginated describe per kind per region (scheduling.kinds: EC2 instances,
-RDS databases and clusters, Auto Scaling groups), upserted with one statement
-per page. Machines that disappear are marked gone,
-never deleted, so their parking history stays.
+RDS databases and clusters, Auto Scaling groups). Only what changed is written
+(compared in memory with the rows already loaded): new machines and machines
+whose state, tags, type, sizes… differ are upserted, up to UPSERT_BATCH rows a
+statement; an account whose machines did not change costs no write at all.
+Machines that disappear are marked gone, never deleted, so their parking
+history stays. `Resource.last_seen_at` is therefore when a row last changed;
+when the account's machines were last all read is `ParkingLease.inventoried_at`.
 """
 
 from __future__ import annotations
@@ -26,12 +30,19 @@ ACCOUNT_WIDE_CODES = aws.INVALID_KEY_CODES | aws.EXPIRED_CODES | {aws.LEGACY_PAU
 UPSERT_BATCH = 1000  # rows per upsert statement
 DESCRIBE_PAGE_SIZE = 1000  # DescribeInstances MaxResults: 5..1000 (RDS and Auto Scaling take 100)
 ASG_TAG = kinds.ASG_MEMBER_TAG
-UPSERT_FIELDS = [
+# Compared before and after reading a machine: a row is written only when one differs.
+COMPARED_FIELDS = [
     "kind", "name", "tags", "state", "instance_type", "launch_time", "asg_name",
     "engine", "refusal", "min_size", "desired_size", "max_size", "details",
     "schedule_tag", "last_seen_at", "gone_at", "parked_at",
-    "failures", "last_failure", "retry_after",
+    "failures", "last_failure", "retry_after", "saved_sizes",
 ]
+UPSERT_FIELDS = [f for f in COMPARED_FIELDS if f != "saved_sizes"]
+COMPARED_FIELDS.remove("last_seen_at")  # changes every read: not a change of the machine
+
+
+def _snapshot(resource: Resource) -> tuple[Any, ...]:
+    return tuple(getattr(resource, name) for name in COMPARED_FIELDS)
 KIND_DEFAULTS: dict[str, Any] = {
     "instance_type": "", "launch_time": None, "asg_name": "", "engine": "",
     "min_size": None, "desired_size": None, "max_size": None, "details": {},
@@ -144,12 +155,14 @@ def inventory_sync(
     tag_key = settings.PARKWAY_SCHEDULE_TAG
     existing = {(r.region, r.kind, r.resource_id): r for r in Resource.objects.filter(account=account)}
     seen: list[Resource] = []
+    seen_keys: set[tuple[str, str, str]] = set()
     described = kinds_to_describe(account)
     unsaved: list[Resource] = []
+    gone: list[int] = []
 
     def save() -> None:
-        # Pages are written in upserts of up to UPSERT_BATCH rows: one query
-        # for a thousand databases however AWS pages them (RDS: 100 a page).
+        # Changed rows are written in upserts of up to UPSERT_BATCH rows: one
+        # query for a thousand new databases however AWS pages them (RDS: 100 a page).
         if write and unsaved:
             Resource.objects.bulk_create(
                 unsaved,
@@ -171,9 +184,14 @@ def inventory_sync(
                         if resource is None:
                             resource = Resource(account=account, region=region, resource_id=found.resource_id, first_seen_at=now)
                             existing[key] = resource
+                            before = None
+                        else:
+                            before = _snapshot(resource)
                         _apply(resource, found, tag_key=tag_key, now=now)
-                        unsaved.append(resource)
+                        if before is None or _snapshot(resource) != before:
+                            unsaved.append(resource)
                         seen.append(resource)
+                        seen_keys.add(key)
                     if len(unsaved) >= UPSERT_BATCH:
                         save()
                     if heartbeat is not None:
@@ -183,6 +201,7 @@ def inventory_sync(
                 error = exc if isinstance(exc, aws.AwsError) else aws.translate_error(exc)
                 account_wide = error.code in ACCOUNT_WIDE_CODES or error.operation == "AssumeRole"
                 if kind == kinds.EC2 or account_wide or (error.code not in aws.DENIED_CODES and unread is None):
+                    _mark_gone(gone, now=now, write=write)
                     if error is exc:
                         raise
                     raise error from exc
@@ -196,13 +215,23 @@ def inventory_sync(
                     # neither planned nor marked gone); EC2 and the rest go on.
                     unread.append(f"{Resource.Kind(kind).label}s in {region} not read: {error.message}")
                 continue
-            save()
-            if write:
-                # Only after the kind's describe completed: a failed page never marks resources gone.
-                Resource.objects.filter(
-                    account=account, region=region, kind=kind, gone_at__isnull=True, last_seen_at__lt=now
-                ).update(gone_at=now)
+            # Only after the kind's describe completed: a failed page never marks resources gone.
+            for (r_region, r_kind, _), resource in existing.items():
+                if (
+                    r_region == region and r_kind == kind and resource.pk is not None and resource.gone_at is None
+                    and (r_region, r_kind, resource.resource_id) not in seen_keys
+                ):
+                    resource.gone_at = now
+                    gone.append(resource.pk)
+    save()
+    _mark_gone(gone, now=now, write=write)
     return seen
+
+
+def _mark_gone(pks: list[int], *, now: dt.datetime, write: bool) -> None:
+    if write and pks:
+        Resource.objects.filter(pk__in=pks, gone_at__isnull=True).update(gone_at=now)
+    pks.clear()
 
 
 def account_refresh_and_preview(*, account: CloudAccount) -> str:
@@ -210,6 +239,10 @@ def account_refresh_and_preview(*, account: CloudAccount) -> str:
     customer reads what the next tick will do with them."""
     from scheduling.resolver import preview_sentence, resources_explain
 
+    from scheduling.due import accounts_mark_changed
+
     inventory_sync(account=account)
+    # New machines (first seen outside their period...) are planned by the next tick, not an hour later.
+    accounts_mark_changed(account_ids=[account.pk])
     resources = Resource.objects.filter(account=account, gone_at__isnull=True).select_related("account")
     return preview_sentence(resources_explain(resources, at=timezone.now()).values())

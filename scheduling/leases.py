@@ -34,6 +34,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, connection
+from django.db.models import F
 from django.db.models.functions import Now
 
 from scheduling.models import ParkingLease
@@ -55,6 +56,17 @@ class Lease:
     token: str
     # time.monotonic() just before the last claim or renewal was sent.
     renewed_at: float = field(default_factory=time.monotonic, compare=False)
+    # ParkingLease.changes when claimed: a clean run takes back only these
+    # (scheduling.due), so a change made during the run keeps the account due.
+    changes: int = 0
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """What a run leaves for the due-work rule (scheduling.due)."""
+
+    at: dt.datetime | None = None  # the instant a clean run evaluated for; None: not clean
+    inventoried_at: dt.datetime | None = None  # when a complete inventory was read; None: not read in full
 
 
 # A renewal younger than this still covers the next AWS call (see above).
@@ -77,14 +89,27 @@ def _until(seconds: int) -> Now:
 
 
 def lease_claim(*, account_id: int, seconds: int | None = None) -> Lease | None:
-    """Claim the account's lease if nobody holds it; None when it is taken."""
-    ParkingLease.objects.bulk_create([ParkingLease(account_id=account_id, until=_EPOCH)], ignore_conflicts=True)
+    """Claim the account's lease if nobody holds it; None when it is taken.
+    The claimed lease knows how many changes the account had (`Lease.changes`),
+    read right after the claim, before anything the run plans from."""
     token = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+
+    def claim() -> int:
+        return ParkingLease.objects.filter(account_id=account_id, until__lt=Now()).update(
+            until=_until(seconds or lease_seconds()), holder=token
+        )
+
     sent_at = time.monotonic()
-    claimed = ParkingLease.objects.filter(account_id=account_id, until__lt=Now()).update(
-        until=_until(seconds or lease_seconds()), holder=token
-    )
-    return Lease(account_id=account_id, token=token, renewed_at=sent_at) if claimed == 1 else None
+    claimed = claim()
+    if claimed == 0 and not ParkingLease.objects.filter(account_id=account_id).exists():
+        # The account's first run (the tick's claim usually created the row already).
+        ParkingLease.objects.bulk_create([ParkingLease(account_id=account_id, until=_EPOCH)], ignore_conflicts=True)
+        sent_at = time.monotonic()
+        claimed = claim()
+    if claimed != 1:
+        return None
+    changes = ParkingLease.objects.filter(account_id=account_id).values_list("changes", flat=True).first() or 0
+    return Lease(account_id=account_id, token=token, renewed_at=sent_at, changes=changes)
 
 
 def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:
@@ -108,12 +133,18 @@ def lease_keep(lease: Lease) -> None:
         lease_renew(lease)
 
 
-def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None) -> bool:
+def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None, evaluated: Evaluated | None = None) -> bool:
     """Give the lease back; a no-op (False) when it is no longer ours. With
-    `outcome` (status, error), the tick's result is kept on the row as well."""
+    `outcome` (status, error), the tick's result is kept on the row as well;
+    with `evaluated`, what the due-work rule reads next tick."""
     fields: dict = {"until": _until(-1), "holder": ""}
     if outcome is not None:
         fields.update(last_tick_at=Now(), last_status=outcome[0][:12], last_error=outcome[1])
+    if evaluated is not None:
+        if evaluated.inventoried_at is not None:
+            fields["inventoried_at"] = evaluated.inventoried_at
+        if evaluated.at is not None:
+            fields.update(evaluated_at=evaluated.at, changes=F("changes") - lease.changes)
 
     def release() -> bool:
         return ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields) == 1

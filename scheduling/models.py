@@ -364,6 +364,14 @@ class ParkingLease(models.Model):
     # (scheduling.claims): no second task while one is queued or running.
     queued_token = models.CharField(max_length=64, blank=True)
     queued_until = models.DateTimeField(null=True, blank=True)
+    # What the due-work rule (scheduling.due) reads, so an account with nothing
+    # due costs a tick no AWS call: the instant its last clean run evaluated
+    # its schedules for (the next window starts there), when its inventory was
+    # last read in full, and how many changes (schedule edits, assignments,
+    # snoozes, connection tests) it has had since a run last looked at it.
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    inventoried_at = models.DateTimeField(null=True, blank=True)
+    changes = models.PositiveIntegerField(default=0)
 
 
 class ParkingRun(models.Model):

@@ -56,6 +56,13 @@ class AccountResult:
     unread: list[str] = field(default_factory=list)
     decisions: list[tuple[Resource, planner.Decision]] = field(default_factory=list)
     run: ParkingRun | None = None
+    # When the whole inventory was read (None: a kind or region was not).
+    inventoried_at: dt.datetime | None = None
+
+    @property
+    def clean(self) -> bool:
+        """Nothing left to retry or confirm: the due-work rule may wait for the next reason."""
+        return self.status == "succeeded" and not self.failed and not self.unconfirmed
 
 
 def active_accounts() -> Any:
@@ -74,12 +81,14 @@ def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: boo
         if lease is None:
             return AccountResult(account=account, status="busy", error="another worker is parking this account")
         outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
+        evaluated = None
         try:
             result = _park(account, at=at, lease=lease)
             outcome = (result.status, result.error)
+            evaluated = leases.Evaluated(at=at if result.clean else None, inventoried_at=result.inventoried_at)
             return result
         finally:
-            leases.lease_release(lease, outcome=outcome)
+            leases.lease_release(lease, outcome=outcome, evaluated=evaluated)
 
 
 def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None) -> AccountResult:
@@ -105,6 +114,8 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
                 # Parked what could be read; the rest waits for the next tick.
                 result.status = "partial"
                 result.error = "; ".join(result.unread)[:2000]
+            else:
+                result.inventoried_at = now
             if lease is not None:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)
@@ -208,11 +219,14 @@ def _execute_and_record(
                 ))
         if decision.changes:
             updates[(decision.desired_state, decision.retained_running)].append(resource.pk)
+    reconnected = account.status in (CloudAccount.Status.ERROR, CloudAccount.Status.PENDING)
+    if not (updates or actions or reconnected):
+        return  # an idle tick writes nothing here
     with transaction.atomic():
         for (desired, retained), pks in updates.items():
             Resource.objects.filter(pk__in=pks).update(desired_state=desired, retained_running=retained)
         ParkingAction.objects.bulk_create(actions, batch_size=1000)
-        if account.status == CloudAccount.Status.ERROR or account.status == CloudAccount.Status.PENDING:
+        if reconnected:
             # Parking works again (or for the first time): the account is reachable.
             CloudAccount.objects.filter(pk=account.pk).update(status=CloudAccount.Status.CONNECTED, last_error="")
             credential_notices.connection_works(account=account)

@@ -256,8 +256,13 @@ def unsettled_reconcile(
     become succeeded when AWS shows the intended state, failed otherwise.
 
     Only call while holding the account's lease: then no other run of the
-    account can be legitimately in progress. Two queries when there is
+    account can be legitimately in progress. One query when there is
     nothing to reconcile. Returns the runs it touched."""
+    # One query in the common case (nothing open): the details only when there is something.
+    if not ParkingRun.objects.filter(account_id=account_id).filter(
+        Q(status=ParkingRun.Status.RUNNING) | Q(actions__outcome=ParkingAction.Outcome.PENDING)
+    ).exclude(pk=exclude_run_id).exists():
+        return []
     abandoned = list(
         ParkingRun.objects.filter(account_id=account_id, status=ParkingRun.Status.RUNNING).exclude(pk=exclude_run_id)
     )

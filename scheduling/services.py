@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from scheduling.due import accounts_mark_changed
 from scheduling.instance_scheduler import ScheduleImportError, load_import_file
 from scheduling.models import Period, Resource, Schedule
 from scheduling.periods import ScheduleError
@@ -113,6 +114,8 @@ def _write(
     for period in periods:
         period.pk, period.schedule = None, schedule  # the periods are replaced, never edited in place
     Period.objects.bulk_create(periods)
+    # What its machines want may change now, between its transitions: the next tick looks.
+    accounts_mark_changed(tenant_ids=[schedule.tenant_id])
     audit_record(
         action=f"schedule.{outcome}",
         actor=actor,
@@ -255,6 +258,7 @@ def schedules_delete(*, schedules: Iterable[Schedule], actor: Actor) -> int:
             details = {"schedule_id": schedule.pk, "name": schedule.name, "tagged_machines": tag_users(tenant=schedule.tenant, name=schedule.name)}
             tenant = schedule.tenant
             schedule.delete()
+            accounts_mark_changed(tenant_ids=[tenant.pk if tenant is not None else None])
             audit_record(action="schedule.deleted", actor=actor, tenant=tenant, details=details)
             deleted += 1
     return deleted

@@ -8,28 +8,38 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from notifications import events as notification_events
 from notifications.warnings import stop_warnings_prune
-from scheduling import claims, parking
+from scheduling import claims, due, parking
 from scheduling.history import history_prune
 
 logger = logging.getLogger(__name__)
 
 
 def tick(at: str | None = None) -> int:
-    """Fan out: one park_account task per active account, enqueued after commit,
-    except for accounts whose previous task is still queued or running
-    (scheduling.claims); and what the tick tells without AWS (pre-stop
-    warnings, ended snoozes, legacy deadlines). Returns how many tasks were enqueued."""
-    instant = dt.datetime.fromisoformat(at) if at else timezone.now()
+    """Fan out: one park_account task per account with something due in this
+    tick (scheduling.due), enqueued after commit, except for accounts whose
+    previous task is still queued or running (scheduling.claims); and what the
+    tick tells without AWS (pre-stop warnings, ended snoozes, legacy deadlines).
+    An account with nothing due costs no AWS call: its last tick time is
+    brought forward in one UPDATE for all of them. Returns how many tasks were
+    enqueued."""
+    now = timezone.now()
+    instant = dt.datetime.fromisoformat(at) if at else now
     # Warnings, ended snoozes, legacy deadlines: from the database, before the
     # parking tasks are enqueued (a warning precedes the stop it announces).
     notification_events.tick_notices(at=instant)
-    account_ids = list(parking.active_accounts().values_list("pk", flat=True).distinct())
+    accounts = list(parking.active_accounts().distinct())
+    due_now = due.accounts_due(accounts=accounts, at=instant, now=now)
+    account_ids = [a.pk for a in accounts if a.pk in due_now]
+    idle = [a.pk for a in accounts if a.pk not in due_now]
+    due.accounts_looked_at(account_ids=idle)
     claim = claims.accounts_claim(account_ids=account_ids)
     pending = len(account_ids) - len(claim.account_ids)
+    logger.info("Tick %s: %d account(s) due, %d with nothing due", instant.isoformat(), len(account_ids), len(idle))
     if pending:
         logger.info("%d account(s) still have a parking task queued or running: not enqueued again", pending)
     if claim.account_ids:
@@ -39,11 +49,14 @@ def tick(at: str | None = None) -> int:
 
 
 def _enqueue_parking(claim: claims.Claim, at: str | None) -> None:
+    # One broker (one Redis connection) for the whole fan-out: django-q2 would
+    # build a broker per task otherwise; 10,000 tasks then take seconds, not minutes.
+    broker = get_broker()
     for n, account_id in enumerate(claim.account_ids):
         try:
             async_task(
                 "scheduling.tasks.park_account", account_id, at, claim.token,
-                task_name=f"park-account-{account_id}", group="parking",
+                task_name=f"park-account-{account_id}", group="parking", broker=broker,
             )
         except Exception:
             # The broker refused: these accounts have no task, so no claim either.
@@ -70,8 +83,9 @@ def park_account(account_id: int, at: str | None = None, claim: str | None = Non
 
 
 def sync_inventory() -> int:
-    """Folded into the tick, which refreshes every active account's inventory
-    (one describe per region) in its per-account task before planning. Kept so
+    """Folded into the tick, which refreshes the inventory of every account
+    it parks (due, or with an inventory older than its interval: scheduling.due)
+    in its per-account task before planning. Kept so
     that a schedule of an earlier version, until `setup_schedules` removes it,
     fans out like the tick instead of walking every account in one task."""
     return tick()

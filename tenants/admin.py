@@ -99,7 +99,7 @@ class TenantAdmin(ParkwayModelAdmin):
     search_fields = ("name", "slug", "contact_emails", "accounts__account_id")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("external_id", "created_at")
-    fields = ("name", "slug", "contact_emails", "timezone", "price_factor", "external_id", "created_at")
+    fields = ("name", "slug", "contact_emails", "timezone", "price_factor", "inventory_minutes", "external_id", "created_at")
     inlines = (AccountInline, MembershipInline)
     actions = ("rotate_external_id", "email_migration_instructions")
 

@@ -81,6 +81,14 @@ class Tenant(models.Model):
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
         help_text="Share of AWS's on-demand list price this customer pays (1 = list price, 0.7 = 30% discount).",
     )
+    # How old an account's inventory may get before a tick describes it again
+    # although nothing is due (scheduling.due); blank = PARKWAY_INVENTORY_MINUTES.
+    inventory_minutes = models.PositiveIntegerField(
+        "inventory interval (minutes)", null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Machines launched or retagged in AWS are noticed within this many minutes "
+                  "(blank: the deployment's PARKWAY_INVENTORY_MINUTES).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

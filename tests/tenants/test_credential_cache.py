@@ -88,3 +88,29 @@ def test_once_the_entry_is_gone_the_next_process_assumes_the_role_again(role_acc
     aws.clear_session_cache()
     describe(role_account)
     assert standin.calls()["sts:AssumeRole"] == 2
+
+
+def test_a_worker_keeps_at_most_parkway_session_cache_size_sessions(acme, globex, standin, shared_cache, settings):
+    """Memory bounded whatever the number of accounts: the least recently used
+    session (and its clients) is dropped; using it again rebuilds it from the
+    shared cache, with no AssumeRole."""
+    import gc
+
+    from tests.conftest import GLOBEX_ACCOUNT
+
+    settings.PARKWAY_SESSION_CACHE_SIZE = 1
+    office_hours(acme)
+    office_hours(globex)
+    first, _ = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    second, _ = connect(globex, GLOBEX_ACCOUNT, per_region=1, regions=["us-east-1"])
+    aws.clear_session_cache()
+    standin.reset_calls()
+    describe(first)
+    describe(second)  # evicts the first account's session
+    gc.collect()
+    assert len(aws._cache) == 1 and len(aws._session_clients) == 1
+    describe(first)
+    gc.collect()
+    assert len(aws._cache) == 1 and len(aws._session_clients) == 1
+    assert standin.calls()["sts:AssumeRole"] == 2  # one per account, none for the rebuilt session
+    assert standin.calls()["ec2:DescribeInstances"] == 3
