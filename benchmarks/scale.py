@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="the fake's latency per AWS call (default 20)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="broker; the next two databases: cache, counters")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a tick may take before giving up")
+    parser.add_argument("--profile", action="store_true",
+                        help="no cluster: profile one worker's busy-tick tasks in this process (scale_profile.py), "
+                             "for the first N of --accounts")
     args = parser.parse_args(argv)
     try:
         args.accounts = [int(n) for n in args.accounts.split(",")]
@@ -287,6 +290,13 @@ def main(argv: list[str] | None = None) -> None:
         broker = Broker()
         counts = redis.Redis.from_url(counts_url)
         cache = redis.Redis.from_url(cache_url)
+        if args.profile:
+            import scale_profile
+
+            for client in (broker.connection, cache):
+                client.flushdb()
+            scale_profile.run(args.accounts[0], args.instances, args.latency_ms)
+            return
         s = connection.settings_dict
         env = {k: v for k, v in os.environ.items() if not k.startswith(("Q_", "PYTEST_"))}
         env.update(
