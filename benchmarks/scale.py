@@ -36,6 +36,16 @@ instances per account, 20 ms per AWS call (README "Measured" has the table):
 queries), idle tick 0.3 s with no AWS call, peak worker RSS 453 MB; 1,000
 accounts: cold 5.5 accounts/s, see README for the rest. Load average 5-8.
 
+What bounds a busy tick (`--profile`: one worker's tasks in this process
+under cProfile, scale_profile.py; README "Measured" has the detail): 72.5 ms
+of CPU per busy account in the task's own code after the cuts (115 before),
+of which ORM/SQL ~45%, botocore's XML parsing ~28%, the rest of botocore and
+HTTP ~9%; through the cluster 146 ms per busy account (300 accounts, 8
+workers, 6.4 accounts/s with one of the 2 cores taken by another job), the
+difference being django-q2's per-task machinery. Busy ticks make 4 AWS calls
+per EC2-only account (describes of absent kinds are left to the complete
+inventories) and 28 queries.
+
 Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
 dropped at the end) and Redis (the database of --redis and the next two are
 flushed: broker, cache, counters).
