@@ -42,7 +42,9 @@ of CPU per busy account in the task's own code after the cuts (115 before),
 of which ORM/SQL ~45%, botocore's XML parsing ~28%, the rest of botocore and
 HTTP ~9%; through the cluster 146 ms per busy account (300 accounts, 8
 workers, 6.4 accounts/s with one of the 2 cores taken by another job), the
-difference being django-q2's per-task machinery. Busy ticks make 4 AWS calls
+difference being mostly a new session and clients per task: a task finds its
+account's session in its worker only if that worker served it lately (182 ms
+per busy account in the profile when it does not: PARKWAY_PROFILE_FRESH_SESSIONS=1). Busy ticks make 4 AWS calls
 per EC2-only account (describes of absent kinds are left to the complete
 inventories) and 28 queries.
 

@@ -12,6 +12,11 @@ account, one after the other, as one worker runs them. django-q2's own
 per-task cost (the task's pickling and signing, the result saved by the
 monitor) is not in it.
 
+A busy tick is also measured with the process's sessions forgotten before
+each task (as most tasks of a cluster find their worker: see README); with
+PARKWAY_PROFILE_FRESH_SESSIONS=1 that one is profiled, not the warm one.
+PARKWAY_PROFILE_DUMP=file keeps the profile for pstats.
+
 Tick 1 (Tuesday 20:00, cold: every machine stopped) warms the sessions and the
 inventory; tick 2 (Wednesday 09:00, busy warm: every machine started) is
 profiled with the main thread's CPU clock (`time.thread_time`): the fake AWS's
@@ -101,6 +106,7 @@ def run(n: int, instances: int, latency_ms: float) -> None:
 
     from django.db import connection
     from scheduling import tasks
+    from tenants import aws
 
     pks = make_fleet(n)
     use_accounts(pks, n)
@@ -113,7 +119,13 @@ def run(n: int, instances: int, latency_ms: float) -> None:
         counts[where[0]] += 1
         return execute(sql, params, many, context)
 
-    def tick(at: dt.datetime, profile: cProfile.Profile | None) -> tuple[float, int]:
+    def forget_sessions() -> None:
+        # As a worker that did not serve this account lately finds it: no
+        # session in the process (its credentials still in the shared cache).
+        with aws._cache_lock:
+            aws._cache.clear()
+
+    def tick(at: dt.datetime, profile: cProfile.Profile | None, *, fresh: bool = False) -> tuple[float, int]:
         claimed.clear()
         counts.clear()
         cpu = 0.0
@@ -125,6 +137,8 @@ def run(n: int, instances: int, latency_ms: float) -> None:
             where[0] = "task"
             for claim, when in claimed:
                 for account_id in claim.account_ids:
+                    if fresh:
+                        forget_sessions()
                     t0 = time.thread_time()
                     if profile is not None:
                         profile.enable()
@@ -140,10 +154,20 @@ def run(n: int, instances: int, latency_ms: float) -> None:
     cpu, done = tick(MORNING, None)
     print(f"tick 2 busy warm, no profiler: {done} accounts, {cpu * 1000 / max(done, 1):.1f} ms CPU per account in this "
           f"process; queries per account: task {counts['task'] / max(done, 1):.1f}, tick's share {counts['tick'] / max(done, 1):.2f}")
-    # The same busy tick again, profiled: every machine is stopped by a cold tick first.
+    # The same busy tick with the process's sessions forgotten before each task:
+    # with many accounts and a worker's session cache of PARKWAY_SESSION_CACHE_SIZE,
+    # most tasks of a cluster find no session for their account in their worker.
     tick(EVENING + dt.timedelta(days=1), None)
+    cpu, done = tick(MORNING + dt.timedelta(days=1), None, fresh=True)
+    print(f"tick 2 busy warm, no session in the process before each task, no profiler: "
+          f"{cpu * 1000 / max(done, 1):.1f} ms CPU per account")
+    fresh = os.environ.get("PARKWAY_PROFILE_FRESH_SESSIONS") == "1"
+    # The same busy tick again, profiled: every machine is stopped by a cold tick first.
+    tick(EVENING + dt.timedelta(days=2), None)
     profile = cProfile.Profile(time.thread_time)
-    cpu, done = tick(MORNING + dt.timedelta(days=1), profile)
+    cpu, done = tick(MORNING + dt.timedelta(days=2), profile, fresh=fresh)
+    if fresh:
+        print("(profiled with no session in the process before each task: PARKWAY_PROFILE_FRESH_SESSIONS=1)")
     stats = pstats.Stats(profile)
     own, total = grouped(stats)
     print(f"\ntick 2' busy warm under cProfile (main thread's CPU; the profiler inflates it): "
