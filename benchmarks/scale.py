@@ -44,7 +44,12 @@ HTTP ~9%; through the cluster 146 ms per busy account (300 accounts, 8
 workers, 6.4 accounts/s with one of the 2 cores taken by another job), the
 difference being mostly a new session and clients per task: a task finds its
 account's session in its worker only if that worker served it lately (182 ms
-per busy account in the profile when it does not: PARKWAY_PROFILE_FRESH_SESSIONS=1). Busy ticks make 4 AWS calls
+per busy account in the profile when it does not: PARKWAY_PROFILE_FRESH_SESSIONS=1).
+Since client classes are built once per worker (tenants.aws): 300 accounts,
+busy warm 8.7 accounts/s at 114 ms of CPU per account, peak worker RSS 253 MB;
+1,000 accounts (before that cut): busy 5.3 accounts/s at 177 ms, 693 MB. Load 7-9:
+another job held one of the two cores. Redis: --redis takes three databases
+(N, N+1, N+2), so N ≤ 13. Busy ticks make 4 AWS calls
 per EC2-only account (describes of absent kinds are left to the complete
 inventories) and 28 queries.
 
