@@ -9,6 +9,7 @@ Every wait has a deadline.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import signal
 import subprocess
@@ -291,6 +292,24 @@ def _redis_client(url: str) -> redis.Redis:
 
 
 @contextmanager
+def redis_databases_held(*urls: str) -> Iterator[None]:
+    """Hold the Redis databases a worker test flushes, machine-wide: two test
+    runs on one machine (a developer's and a CI job's) would otherwise flush
+    each other's queued tasks. A file lock, released even if the run dies."""
+    handles = []
+    try:
+        for url in sorted(set(urls)):
+            name = "".join(c if c.isalnum() else "-" for c in url)
+            handle = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"parkway-tests-{name}.lock", "w")
+            handles.append(handle)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        for handle in handles:
+            handle.close()  # closing releases the lock
+
+
+@contextmanager
 def worker_harness(
     request: pytest.FixtureRequest, standin: StandinServer, tmp_path: Path, *, redis_url: str,
     cache_url: str | None = None, **extra_env: str,
@@ -301,6 +320,14 @@ def worker_harness(
     if marker is None or not marker.kwargs.get("transaction"):
         pytest.fail("a worker process sees only committed rows: mark the test django_db(transaction=True)")
     require_postgresql("a worker process shares the test database")
+    with redis_databases_held(*filter(None, (redis_url, cache_url))):
+        yield from _worker_harness(request, standin, tmp_path, redis_url=redis_url, cache_url=cache_url, **extra_env)
+
+
+def _worker_harness(
+    request: pytest.FixtureRequest, standin: StandinServer, tmp_path: Path, *, redis_url: str,
+    cache_url: str | None = None, **extra_env: str,
+) -> Iterator[Worker]:
     client = _redis_client(redis_url)
     cache_client = _redis_client(cache_url) if cache_url else None
     settings = connection.settings_dict
