@@ -36,6 +36,23 @@ instances per account, 20 ms per AWS call (README "Measured" has the table):
 queries), idle tick 0.3 s with no AWS call, peak worker RSS 453 MB; 1,000
 accounts: cold 5.5 accounts/s, see README for the rest. Load average 5-8.
 
+What bounds a busy tick (`--profile`: one worker's tasks in this process
+under cProfile, scale_profile.py; README "Measured" has the detail): 72.5 ms
+of CPU per busy account in the task's own code after the cuts (115 before),
+of which ORM/SQL ~45%, botocore's XML parsing ~28%, the rest of botocore and
+HTTP ~9%; through the cluster 146 ms per busy account (300 accounts, 8
+workers, 6.4 accounts/s with one of the 2 cores taken by another job), the
+difference being mostly a new session and clients per task: a task finds its
+account's session in its worker only if that worker served it lately (182 ms
+per busy account in the profile when it does not: PARKWAY_PROFILE_FRESH_SESSIONS=1).
+Since client classes are built once per worker (tenants.aws): 300 accounts,
+busy warm 8.7 accounts/s at 114 ms of CPU per account, peak worker RSS 253 MB;
+1,000 accounts (before that cut): busy 5.3 accounts/s at 177 ms, 693 MB. Load 7-9:
+another job held one of the two cores. Redis: --redis takes three databases
+(N, N+1, N+2), so N ≤ 13. Busy ticks make 4 AWS calls
+per EC2-only account (describes of absent kinds are left to the complete
+inventories) and 28 queries.
+
 Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
 dropped at the end) and Redis (the database of --redis and the next two are
 flushed: broker, cache, counters).
@@ -81,6 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="the fake's latency per AWS call (default 20)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="broker; the next two databases: cache, counters")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a tick may take before giving up")
+    parser.add_argument("--profile", action="store_true",
+                        help="no cluster: profile one worker's busy-tick tasks in this process (scale_profile.py), "
+                             "for the first N of --accounts")
     args = parser.parse_args(argv)
     try:
         args.accounts = [int(n) for n in args.accounts.split(",")]
@@ -287,6 +307,13 @@ def main(argv: list[str] | None = None) -> None:
         broker = Broker()
         counts = redis.Redis.from_url(counts_url)
         cache = redis.Redis.from_url(cache_url)
+        if args.profile:
+            import scale_profile
+
+            for client in (broker.connection, cache):
+                client.flushdb()
+            scale_profile.run(args.accounts[0], args.instances, args.latency_ms)
+            return
         s = connection.settings_dict
         env = {k: v for k, v in os.environ.items() if not k.startswith(("Q_", "PYTEST_"))}
         env.update(

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from notifications import credentials, snoozes, warnings
@@ -66,18 +67,25 @@ def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
     account = result.account
     where = account.name or account.account_id
     if result.run is not None:
-        rows = ParkingAction.objects.filter(run=result.run).exclude(action=ParkingAction.Action.SKIP).select_related("resource")
-        for action in rows:
-            if action.outcome == ParkingAction.Outcome.SUCCEEDED:
-                if action.action == ParkingAction.Action.STOP:
-                    stopped += 1
+        # Counted in the database; only the failed actions are loaded (a busy
+        # account's hundred successes cost one small query, not a hundred rows).
+        actions = ParkingAction.objects.filter(run=result.run).exclude(action=ParkingAction.Action.SKIP)
+        counts = actions.values_list("action", "outcome").annotate(n=Count("pk")).order_by()
+        any_failed = False
+        for action_name, outcome, n in counts:
+            if outcome == ParkingAction.Outcome.SUCCEEDED:
+                if action_name == ParkingAction.Action.STOP:
+                    stopped += n
                 else:
-                    started += 1
-            elif action.outcome == ParkingAction.Outcome.FAILED:
-                failures.append({
-                    "account": where, "resource": action.resource.resource_id, "name": action.resource.name,
-                    "action": action.action, "message": action.error_message or action.error_code,
-                })
+                    started += n
+            elif outcome == ParkingAction.Outcome.FAILED:
+                any_failed = True
+        rows = actions.filter(outcome=ParkingAction.Outcome.FAILED).select_related("resource") if any_failed else []
+        for action in rows:
+            failures.append({
+                "account": where, "resource": action.resource.resource_id, "name": action.resource.name,
+                "action": action.action, "message": action.error_message or action.error_code,
+            })
     failed = len(failures)
     if result.status in ("failed", "error"):
         failed += 1
@@ -99,8 +107,12 @@ def account_reported(*, tick: str | None, result: AccountResult) -> None:
             _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
         return
     with transaction.atomic():
-        tally, _ = TickTally.objects.get_or_create(tenant=tenant, tick=tick, defaults={"expected": 1})
-        tally = TickTally.objects.select_for_update().get(pk=tally.pk)
+        # The tick created the tally (tick_opened): one locked read in the common case.
+        tally = TickTally.objects.select_for_update().filter(tenant=tenant, tick=tick).first()
+        if tally is None:
+            TickTally.objects.get_or_create(tenant=tenant, tick=tick, defaults={"expected": 1})
+            tally = TickTally.objects.select_for_update().get(tenant=tenant, tick=tick)
+        tally.tenant = tenant  # already loaded: _tally_send reads its name
         if tally.sent_at is not None:
             # Late: the tally went out without this account; its part goes on its own.
             if stopped or started or failed:

@@ -59,6 +59,11 @@ class Lease:
     # ParkingLease.changes when claimed: a clean run takes back only these
     # (scheduling.due), so a change made during the run keeps the account due.
     changes: int = 0
+    # When the account's machines were last all read, and how its last run
+    # ended (read with `changes`): a run may then skip what a complete
+    # inventory would only confirm (scheduling.parking).
+    inventoried_at: dt.datetime | None = None
+    last_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,13 @@ def lease_claim(*, account_id: int, seconds: int | None = None) -> Lease | None:
         claimed = claim()
     if claimed != 1:
         return None
-    changes = ParkingLease.objects.filter(account_id=account_id).values_list("changes", flat=True).first() or 0
-    return Lease(account_id=account_id, token=token, renewed_at=sent_at, changes=changes)
+    changes, inventoried_at, last_status = ParkingLease.objects.filter(account_id=account_id).values_list(
+        "changes", "inventoried_at", "last_status"
+    ).first() or (0, None, "")
+    return Lease(
+        account_id=account_id, token=token, renewed_at=sent_at, changes=changes or 0,
+        inventoried_at=inventoried_at, last_status=last_status,
+    )
 
 
 def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:

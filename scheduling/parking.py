@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from notifications import credentials as credential_notices
 from portal.logs import log_context, log_context_add
-from scheduling import executor, leases, planner, recording, resolver
+from scheduling import due, executor, leases, planner, recording, resolver
 from scheduling.inventory import inventory_sync
 from scheduling.resolver import ScheduleBook, schedules_for
 from scheduling.models import ParkingAction, ParkingRun, Resource
@@ -106,15 +106,17 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
         try:
             session = aws.session_for(account)
             schedules = schedules_for(account)
+            partial_read = _inventory_fresh(account, lease, now=now)
             resources = inventory_sync(
                 account=account, session=session, now=now, write=not dry_run,
                 heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=result.unread,
+                known_kinds_only=partial_read,
             )
             if result.unread:
                 # Parked what could be read; the rest waits for the next tick.
                 result.status = "partial"
                 result.error = "; ".join(result.unread)[:2000]
-            else:
+            elif not partial_read:
                 result.inventoried_at = now
             if lease is not None:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
@@ -153,6 +155,21 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             failed=result.failed, skipped=result.skipped, aws_calls=result.aws_calls, error=result.error,
         )
     return result
+
+
+def _inventory_fresh(account: CloudAccount, lease: leases.Lease | None, *, now: dt.datetime) -> bool:
+    """Between complete inventories: the last run ended cleanly, read
+    everything less than the tenant's interval ago, and nothing changed in
+    Parkway since (a connection test, a schedule assigned… ask for a complete
+    one at once). Then a run describes only the kinds the account has
+    (inventory_sync's `known_kinds_only`); otherwise it reads everything."""
+    return (
+        lease is not None
+        and not lease.changes
+        and lease.last_status == due.CLEAN
+        and lease.inventoried_at is not None
+        and now - lease.inventoried_at < dt.timedelta(minutes=due.inventory_minutes(account))
+    )
 
 
 def _plan(

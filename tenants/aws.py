@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.client
 import botocore.loaders
 import botocore.parsers
 import botocore.session
@@ -231,6 +232,32 @@ def fast_timestamp(value: Any) -> dt.datetime:
 # (botocore's documented hook: ResponseParserFactory.set_parser_defaults).
 _parser_factory = botocore.parsers.ResponseParserFactory()
 _parser_factory.set_parser_defaults(timestamp_parser=fast_timestamp)
+
+
+# A botocore client's class (a method per operation: EC2 has hundreds) is built
+# anew for every client, and was most of the cost of a client. A worker builds
+# clients for every account whose session it does not hold (most tasks of a
+# cluster: README "Measured"), so the classes of our sessions' clients are
+# built once per process and service. They hold no session state: the same
+# operations, and what botocore's built-in `creating-client-class` handlers
+# add, identical for every session; only boto3's S3 additions differ between
+# sessions, so S3 is left alone. Clients built by other sessions (our
+# parser factory is the mark of ours) are untouched.
+_client_classes: dict[tuple[str, str], type] = {}
+_create_client_class = botocore.client.ClientCreator._create_client_class
+
+
+def _shared_client_class(creator: Any, service_name: str, service_model: Any) -> type:
+    if creator._response_parser_factory is not _parser_factory or service_name == "s3":
+        return _create_client_class(creator, service_name, service_model)
+    key = (service_name, service_model.api_version)
+    cls = _client_classes.get(key)
+    if cls is None:
+        cls = _client_classes[key] = _create_client_class(creator, service_name, service_model)
+    return cls
+
+
+botocore.client.ClientCreator._create_client_class = _shared_client_class  # type: ignore[method-assign]
 
 
 def _botocore_session() -> botocore.session.Session:

@@ -397,3 +397,79 @@ def test_an_inventory_writes_only_the_machines_that_changed(acme, standin):
     writes = [q for q in _queries(lambda: inventory_sync(account=account)) if not q.startswith("SELECT")]
     assert len(writes) == 1 and writes[0].startswith('UPDATE "scheduling_resource" SET "gone_at"')
     assert Resource.objects.get(resource_id=ec2_gone).gone_at is not None
+
+
+def _task_queries(account, at: dt.datetime) -> list[str]:
+    """The worker's whole task for one account, as the tick enqueues it (its
+    claim and its tenant's tally made by the tick): claim started, parked,
+    reported to the tally, claim released."""
+    from notifications import events
+    from scheduling import claims
+
+    claim = claims.accounts_claim(account_ids=[account.pk])
+    events.tick_opened(tick=claim.token, account_ids=claim.account_ids)
+    return _queries(lambda: tasks.park_account(account.pk, at.isoformat(), claim.token))
+
+
+def test_queries_per_task_of_a_busy_and_a_quiet_account(acme, standin):
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=20, regions=["us-east-1", "eu-west-1"])
+    _task_queries(account, TUESDAY_EVENING)  # first sight, every machine stopped
+    nine = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    busy = _task_queries(account, nine)  # every machine started, in two regions
+    assert Resource.objects.filter(account=account, state="pending").count() == 40
+    # Nothing to do (only by hand or for a due reason such as an old inventory:
+    # a tick enqueues no task for an account with nothing due, scheduling.due).
+    quiet = _task_queries(account, nine + dt.timedelta(minutes=5))
+    # Busy: claim started; account, lease claimed and read, credential,
+    # schedules, periods, resources, the changed rows' upsert, anything to
+    # reconcile, snoozes (11); the run; per region: renewal, pending actions,
+    # holder check, outcomes, states (5 × 2); run closed, lease given back;
+    # the tally: counts, locked read, update, channels; claim released.
+    # Quiet: no run, no batch, no counts, no channel.
+    assert (len(busy), len(quiet)) == (29, 15), "\n".join(busy + ["--- quiet:"] + quiet)
+
+
+def _describes(calls) -> dict[str, int]:
+    return {op: n for op, n in sorted(calls.items()) if ":Describe" in op}
+
+
+def test_between_complete_inventories_a_run_describes_only_the_kinds_the_account_has(acme, standin):
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1", "eu-west-1"])
+    demo.seed_database(ACME_ACCOUNT, "eu-west-1", "orders", tags={"Schedule": "office"})
+    standin.reset_calls()
+    first = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)  # never inventoried: everything
+    assert first.clean and first.inventoried_at is not None
+    assert set(_describes(standin.calls())) == {
+        "ec2:DescribeInstances", "rds:DescribeDBInstances", "rds:DescribeDBClusters", "autoscaling:DescribeAutoScalingGroups",
+    }
+    inventoried = ParkingLease.objects.get(account=account).inventoried_at
+    # A database appears in a region that had none, between inventories.
+    demo.seed_database(ACME_ACCOUNT, "us-east-1", "late", tags={"Schedule": "office"})
+    standin.reset_calls()
+    nine = dt.datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    busy = parking.park_account(account_id=account.pk, at=nine)
+    assert busy.clean and busy.succeeded == 5  # 4 machines and the database: nothing known is skipped
+    # EC2 everywhere, databases where there is one (eu-west-1); no clusters, no groups.
+    assert _describes(standin.calls()) == {"ec2:DescribeInstances": 2, "rds:DescribeDBInstances": 1}
+    lease = ParkingLease.objects.get(account=account)
+    assert lease.inventoried_at == inventoried  # not a complete inventory: the interval still runs from the last one
+    assert not Resource.objects.filter(resource_id="late").exists()
+    # Once the inventory is older than the tenant's interval, everything is read again.
+    ParkingLease.objects.filter(account=account).update(inventoried_at=inventoried - dt.timedelta(minutes=61))
+    standin.reset_calls()
+    assert parking.park_account(account_id=account.pk, at=nine + dt.timedelta(minutes=5)).clean
+    assert _describes(standin.calls())["rds:DescribeDBClusters"] == 2
+    assert Resource.objects.filter(resource_id="late").exists()
+    assert ParkingLease.objects.get(account=account).inventoried_at > inventoried
+
+
+def test_a_change_in_parkway_asks_for_a_complete_inventory_at_once(acme, standin):
+    office_hours(acme)
+    account, _ = connect(acme, ACME_ACCOUNT, per_region=2, regions=["us-east-1"])
+    assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING).clean
+    due.accounts_mark_changed(account_ids=[account.pk])  # as a connection test or an assignment does
+    standin.reset_calls()
+    assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5)).clean
+    assert "autoscaling:DescribeAutoScalingGroups" in standin.calls()

@@ -1,6 +1,7 @@
 """AWS access and credential_verify, through the stand-in (which checks trust
 policies and External IDs the way AWS does)."""
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -39,6 +40,20 @@ def test_the_cached_session_acts_in_the_customer_account_with_our_session_name(r
     assert identity["Account"] == ACME_ACCOUNT
     assert identity["Arn"].endswith(f"assumed-role/ParkwayAccess/{acme.role_session_name}")
     assert len(acme.role_session_name) <= 64
+
+
+def test_a_rebuilt_session_reuses_the_client_classes_and_still_acts_as_its_account(role_account, acme):
+    first = aws.client(aws.session_for(role_account), "sts")
+    aws.clear_session_cache()  # as a worker that did not serve the account lately
+    second = aws.client(aws.session_for(role_account), "sts")
+    assert second is not first and type(second) is type(first)  # the class is built once per process
+    assert second.get_caller_identity()["Account"] == ACME_ACCOUNT
+    # S3 (boto3 adds its own methods per session) and other sessions' clients keep botocore's own classes.
+    s3 = aws.client(aws.session_for(role_account), "s3")
+    aws.clear_session_cache()
+    assert type(aws.client(aws.session_for(role_account), "s3")) is not type(s3)
+    plain = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1")
+    assert type(plain.client("sts")) is not type(first)
 
 
 def test_assume_role_asks_for_an_hour_with_the_external_id(role_account, acme, monkeypatch):
