@@ -9,6 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from notifications import services
+from notifications.models import Delivery
+
 
 @dataclass
 class Received:
@@ -55,3 +58,16 @@ def receiver(settings) -> Iterator[Receiver]:
     yield state["r"]
     server.shutdown()
     server.server_close()
+
+
+def email_channel(tenant, events=("parking_summary",)):
+    """An email channel of `tenant` listening to `events` (made through the service)."""
+    channel, _ = services.channel_create(
+        tenant=tenant, kind="email", name="ops", target=f"ops@{tenant.slug}.test", events=list(events), actor="cli"
+    )
+    return channel
+
+
+def deliveries(tenant, event: str) -> list[Delivery]:
+    """What was sent to `tenant`'s channels for `event`, oldest first."""
+    return list(Delivery.objects.filter(channel__tenant=tenant, event=event).order_by("pk"))

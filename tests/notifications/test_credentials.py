@@ -4,18 +4,21 @@ PARKWAY_LEGACY_DEADLINE are told 30, 7 and 1 days before, each once per account.
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 import json
 
 import pytest
 from django.core.cache import cache
 
-from notifications import credentials, services
+from notifications import credentials
 from notifications.models import CredentialNotice, Delivery
 from scheduling import parking, tasks
 from tenants import aws, demo
 from tenants.migration import account_migrate_to_role
 from tenants.verification import account_verify
+from tests.notifications.conftest import deliveries, email_channel
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT, OUR_ACCOUNT
 from tests.scheduling.test_parking import TUESDAY_EVENING, connect, office_hours
 from tests.selfservice.conftest import make_account
@@ -26,15 +29,10 @@ pytestmark = pytest.mark.django_db
 DEADLINE = dt.date(2027, 3, 31)
 
 
-def listening(tenant, events=("credential_problems",)):
-    channel, _ = services.channel_create(
-        tenant=tenant, kind="email", name="ops", target=f"ops@{tenant.slug}.test", events=list(events), actor="cli"
-    )
-    return channel
+listening = functools.partial(email_channel, events=("credential_problems",))
 
 
-def told(tenant) -> list[Delivery]:
-    return list(Delivery.objects.filter(channel__tenant=tenant, event="credential_problems").order_by("pk"))
+told = functools.partial(deliveries, event="credential_problems")
 
 
 def trust(account_id: str, external_id: str) -> None:

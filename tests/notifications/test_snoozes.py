@@ -3,6 +3,8 @@ action and tenant; an end told once, whether cancelled or run out (by the tick).
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 
 import pytest
@@ -11,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications import services, snoozes
-from notifications.models import Delivery
 from scheduling import tasks
 from scheduling.actions import override_clear, override_create
 from scheduling.models import Override
+from tests.notifications.conftest import deliveries
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.selfservice.conftest import make_account, make_resources, office_hours
 
@@ -25,8 +27,7 @@ AFTERNOON = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
 
 
-def told(tenant) -> list[Delivery]:
-    return list(Delivery.objects.filter(channel__tenant=tenant, event="snoozes").order_by("pk"))
+told = functools.partial(deliveries, event="snoozes")
 
 
 @pytest.fixture

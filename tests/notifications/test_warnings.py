@@ -5,6 +5,8 @@ expired, refused with nothing changed."""
 
 from __future__ import annotations
 
+import functools
+
 import datetime as dt
 import json
 import re
@@ -22,6 +24,7 @@ from notifications.models import Delivery, StopWarning
 from scheduling import resolver, tasks
 from scheduling.models import Override, Period, Schedule
 from tenants.models import AuditEvent, CloudAccount
+from tests.notifications.conftest import deliveries, email_channel
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.selfservice.conftest import make_account, make_resources, tenant_snapshot
 
@@ -50,15 +53,10 @@ def parked_fleet(tenant, account_id, *, count=2, zone=BERLIN):
     return make_resources(account, count, schedule=schedule, desired_state="running")
 
 
-def listening(tenant, events=("pre_stop_warning",)):
-    channel, _ = services.channel_create(
-        tenant=tenant, kind="email", name="ops", target=f"ops@{tenant.slug}.test", events=list(events), actor="cli"
-    )
-    return channel
+listening = functools.partial(email_channel, events=("pre_stop_warning",))
 
 
-def warnings_of(tenant) -> list[Delivery]:
-    return list(Delivery.objects.filter(channel__tenant=tenant, event="pre_stop_warning").order_by("pk"))
+warnings_of = functools.partial(deliveries, event="pre_stop_warning")
 
 
 @pytest.fixture
