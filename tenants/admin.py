@@ -108,34 +108,28 @@ class TenantAdmin(ParkwayModelAdmin):
             return super().save_formset(request, form, formset, change)
         # Through the same services as the self-service team page: audited,
         # serialized per tenant, and the last admin kept.
-        tenant = form.instance
-        adds, promotions, demotions = [], [], []
+        add, roles = [], []
         for member_form in formset.forms:
             data = member_form.cleaned_data
             if not data or data.get("DELETE"):
                 continue
             if member_form.instance.pk is None:
                 if member_form.has_changed():
-                    adds.append(data)
+                    add.append((data["user"], data["role"]))
             elif "role" in member_form.changed_data:
-                (promotions if data["role"] == Membership.Role.ADMIN else demotions).append((member_form.instance, data["role"]))
-        removals = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
+                roles.append((member_form.instance, data["role"]))
+        remove = [f.instance for f in formset.deleted_forms if f.instance.pk is not None]
         # What the admin's change message (history) reads from a saved formset.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         try:
-            # New admins first, so that handing the role over in one save works.
-            for data in sorted(adds, key=lambda d: d["role"] != Membership.Role.ADMIN):
-                formset.new_objects.append(
-                    members.membership_add(tenant=tenant, user=data["user"], role=data["role"], actor=request.user)
-                )
-            for membership, role in promotions + demotions:
-                members.membership_change_role(membership=membership, role=role, actor=request.user)
-                formset.changed_objects.append((membership, ["role"]))
-            for membership in removals:
-                members.membership_remove(membership=membership, actor=request.user)
-                formset.deleted_objects.append(membership)
+            formset.new_objects = members.team_update(
+                tenant=form.instance, add=add, roles=roles, remove=remove, actor=request.user
+            )
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return
+        formset.changed_objects = [(membership, ["role"]) for membership, _ in roles]
+        formset.deleted_objects = remove
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         legacy = Q(accounts__credentials__retired_at__isnull=True, accounts__credentials__kind=CloudCredential.Kind.LEGACY_USER)

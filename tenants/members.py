@@ -6,7 +6,7 @@
 * `invitation_accept` / `invitation_accept_with_password` — join, as the
   signed-in person or as a new login created from the invitation;
 * `invitation_revoke`, `membership_add` (staff, in the admin), `membership_change_role`,
-  `membership_remove`;
+  `membership_remove`, and `team_update` (several of those at once, all or none);
 * selectors for the members page: `tenant_members`, `tenant_open_invitations`.
 
 A tenant always keeps an admin: the last one can neither be demoted nor
@@ -273,6 +273,31 @@ def membership_add(*, tenant: Tenant, user: AbstractBaseUser, role: str, actor: 
             action="member.added", actor=actor, tenant=tenant, details={"user": user.get_username(), "role": role}
         )
     return membership
+
+
+def team_update(
+    *,
+    tenant: Tenant,
+    add: list[tuple[AbstractBaseUser, str]],
+    roles: list[tuple[Membership, str]],
+    remove: list[Membership],
+    actor: Actor,
+) -> list[Membership]:
+    """Several changes to a team in one go (staff in the admin), all or none.
+
+    New admins and promotions come first, so that handing the admin role over
+    in one save works; each change goes through its own audited service, which
+    keeps the last admin. Returns the new memberships."""
+    with transaction.atomic():
+        added = [
+            membership_add(tenant=tenant, user=user, role=role, actor=actor)
+            for user, role in sorted(add, key=lambda a: a[1] != Role.ADMIN)
+        ]
+        for membership, role in sorted(roles, key=lambda r: r[1] != Role.ADMIN):
+            membership_change_role(membership=membership, role=role, actor=actor)
+        for membership in remove:
+            membership_remove(membership=membership, actor=actor)
+    return added
 
 
 def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:

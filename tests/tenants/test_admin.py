@@ -334,3 +334,20 @@ def test_staff_hand_the_admin_role_over_in_one_save_through_the_audited_services
     assert dict(Membership.objects.filter(tenant=acme).values_list("user__username", "role")) == {"alice": "viewer", "bob": "admin"}
     done = list(AuditEvent.objects.filter(tenant=acme, action__startswith="member.").order_by("pk").values_list("action", "actor_label"))
     assert done == [("member.added", "staff"), ("member.role_changed", "staff")]
+
+
+def test_a_team_update_that_fails_part_way_changes_nothing(acme, acme_member, staff):
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    from tenants import members
+    from tenants.models import Membership
+
+    bob = get_user_model().objects.create_user("bob", "bob@acme.test", "pw")
+    membership = Membership.objects.get(user=acme_member)
+    with pytest.raises(ValidationError):
+        # bob joins as admin (fine), then staff would be added: refused, so bob is not added either.
+        members.team_update(tenant=acme, add=[(bob, "admin"), (staff, "viewer")], roles=[(membership, "viewer")],
+                            remove=[], actor=staff)
+    assert dict(Membership.objects.filter(tenant=acme).values_list("user__username", "role")) == {"alice": "admin"}
+    assert not AuditEvent.objects.filter(action__startswith="member.").exists()
