@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Now
 
 from portal.zones import format_when
@@ -193,7 +193,12 @@ def accounts_mark_changed(*, account_ids: Iterable[int] | None = None, tenant_id
 def accounts_looked_at(*, account_ids: list[int]) -> int:
     """The tick looked at these accounts and found nothing due: their last
     tick time moves on (pages, /readyz and /metrics read it), their status and
-    window stay. One UPDATE."""
+    window stay. A claim that has expired is cleared: its task is done or lost
+    (a worker killed after its run, before releasing the claim), and nothing
+    is pending for the account any more. One UPDATE."""
     if not account_ids:
         return 0
-    return ParkingLease.objects.filter(account_id__in=account_ids).update(last_tick_at=Now())
+    return ParkingLease.objects.filter(account_id__in=account_ids).update(
+        last_tick_at=Now(),
+        queued_token=Case(When(queued_until__lt=Now(), then=Value("")), default=F("queued_token")),
+    )

@@ -10,7 +10,7 @@ import pytest
 from django.db.models.functions import Now
 from django_q.models import OrmQ
 
-from scheduling import claims, due, tasks
+from scheduling import claims, due, parking, tasks
 from scheduling.models import ParkingLease
 from tests.conftest import ACME_ACCOUNT, GLOBEX_ACCOUNT
 from tests.scheduling.test_parking import TUESDAY_EVENING, connect, office_hours
@@ -116,3 +116,23 @@ def test_sync_inventory_fans_out_one_task_per_account(two_accounts, django_captu
     standin.reset_calls()
     run_queued()
     assert standin.calls()["ec2:DescribeInstances"] == 2
+
+
+def test_an_idle_tick_clears_the_expired_claim_of_a_task_killed_after_it_parked(
+    two_accounts, django_capture_on_commit_callbacks, standin
+):
+    """A worker killed between giving the lease back (the run done) and
+    releasing its claim leaves the claim behind. Once that claim has expired,
+    the next tick that finds nothing due clears it: nothing is pending for the
+    account any more; a live claim of another idle account is left alone."""
+    acme_account, globex_account = two_accounts
+    tick(django_capture_on_commit_callbacks)
+    (acme_task, globex_task) = sorted(queued(), key=lambda q: q[1][0])
+    OrmQ.objects.all().delete()
+    parking.park_account(account_id=acme_account.pk, at=TUESDAY_EVENING)  # parked; then killed: claim kept
+    parking.park_account(account_id=globex_account.pk, at=TUESDAY_EVENING)
+    ParkingLease.objects.filter(account=acme_account).update(queued_until=Now() - dt.timedelta(seconds=1))
+    assert tick(django_capture_on_commit_callbacks) == 0  # nothing due
+    leases = dict(ParkingLease.objects.values_list("account_id", "queued_token"))
+    assert leases[acme_account.pk] == ""
+    assert leases[globex_account.pk] == globex_task[1][2]  # still queued as far as anyone knows
