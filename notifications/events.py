@@ -2,8 +2,10 @@
 per machine ("grouped alerts, not floods").
 
 The tick opens a tally per tenant with how many of its accounts were enqueued
-(`tick_opened`); each account's task adds what it did (`account_reported`);
-the task that completes the tally claims it once and sends. A tally whose
+(`tick_opened`), when there are several; each account's task adds what it did
+(`account_reported`, counted from the run's answers in memory); the task that
+completes the tally claims it once and sends. A tenant's only account in a
+tick sends its summary itself. A tally whose
 tasks were lost is sent by a later tick (`tallies_flush`), and an account that
 reports after its tally went out sends its own part, so nothing is lost.
 """
@@ -16,7 +18,6 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from notifications import credentials, snoozes, warnings
@@ -51,14 +52,20 @@ def tick_notices(*, at: dt.datetime) -> None:
             logger.exception("Could not send the tick's %s", what)
 
 
-def tick_opened(*, tick: str, account_ids: list[int]) -> None:
-    """The tick enqueued these accounts under the claim token `tick`."""
+def tick_opened(*, tick: str, account_ids: list[int]) -> set[int]:
+    """The tick enqueued these accounts under the claim token `tick`. Returns
+    those whose tenant has a tally (several accounts in the tick): the others'
+    tasks need not look for one (`account_reported(tallied=False)`)."""
     tallies_flush(older_than=timezone.now() - dt.timedelta(seconds=running_seconds()))
-    per_tenant = Counter(CloudAccount.objects.filter(pk__in=account_ids).values_list("tenant_id", flat=True))
+    tenants = dict(CloudAccount.objects.filter(pk__in=account_ids).values_list("pk", "tenant_id"))
+    per_tenant = Counter(tenants.values())
+    # A tenant with one account in the tick needs no tally: its account's
+    # report is the summary (account_reported finds no tally and sends it).
     TickTally.objects.bulk_create(
-        [TickTally(tenant_id=tenant_id, tick=tick, expected=n) for tenant_id, n in per_tenant.items()],
+        [TickTally(tenant_id=tenant_id, tick=tick, expected=n) for tenant_id, n in per_tenant.items() if n > 1],
         ignore_conflicts=True,
     )
+    return {pk for pk, tenant_id in tenants.items() if per_tenant[tenant_id] > 1}
 
 
 def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
@@ -66,26 +73,20 @@ def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
     failures: list[dict] = []
     account = result.account
     where = account.name or account.account_id
-    if result.run is not None:
-        # Counted in the database; only the failed actions are loaded (a busy
-        # account's hundred successes cost one small query, not a hundred rows).
-        actions = ParkingAction.objects.filter(run=result.run).exclude(action=ParkingAction.Action.SKIP)
-        counts = actions.values_list("action", "outcome").annotate(n=Count("pk")).order_by()
-        any_failed = False
-        for action_name, outcome, n in counts:
-            if outcome == ParkingAction.Outcome.SUCCEEDED:
-                if action_name == ParkingAction.Action.STOP:
-                    stopped += n
-                else:
-                    started += n
-            elif outcome == ParkingAction.Outcome.FAILED:
-                any_failed = True
-        rows = actions.filter(outcome=ParkingAction.Outcome.FAILED).select_related("resource") if any_failed else []
-        for action in rows:
-            failures.append({
-                "account": where, "resource": action.resource.resource_id, "name": action.resource.name,
-                "action": action.action, "message": action.error_message or action.error_code,
-            })
+    # From what AWS answered this run (AccountResult.acted): no query however busy the account.
+    for resource, action_name, outcome in result.acted:
+        if outcome.unknown:
+            continue  # unconfirmed: the next tick confirms it from AWS's state
+        if outcome.ok:
+            if action_name == ParkingAction.Action.STOP:
+                stopped += 1
+            else:
+                started += 1
+            continue
+        failures.append({
+            "account": where, "resource": resource.resource_id, "name": resource.name,
+            "action": action_name, "message": outcome.message or outcome.code,
+        })
     failed = len(failures)
     if result.status in ("failed", "error"):
         failed += 1
@@ -96,28 +97,28 @@ def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
     return stopped, started, failed, failures
 
 
-def account_reported(*, tick: str | None, result: AccountResult) -> None:
-    """One account's task is done: add to its tenant's tally, send when it is the last."""
+def account_reported(*, tick: str | None, result: AccountResult, tallied: bool = True) -> None:
+    """One account's task is done: add to its tenant's tally, send when it is
+    the last. Without a tick, or not `tallied` (the tenant's only account in
+    the tick, as tick_opened said), its part is the summary."""
     if result.status in ("busy", "superseded"):
         return
     stopped, started, failed, failures = _what_happened(result)
     tenant = result.account.tenant
-    if tick is None:
+    if tick is None or not tallied:
         if stopped or started or failed:
             _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
         return
     with transaction.atomic():
-        # The tick created the tally (tick_opened): one locked read in the common case.
+        # The tick created the tally of a tenant with several accounts in it (tick_opened): one locked read.
         tally = TickTally.objects.select_for_update().filter(tenant=tenant, tick=tick).first()
-        if tally is None:
-            TickTally.objects.get_or_create(tenant=tenant, tick=tick, defaults={"expected": 1})
-            tally = TickTally.objects.select_for_update().get(tenant=tenant, tick=tick)
-        tally.tenant = tenant  # already loaded: _tally_send reads its name
-        if tally.sent_at is not None:
-            # Late: the tally went out without this account; its part goes on its own.
+        if tally is None or tally.sent_at is not None:
+            # The tenant's only account in the tick (no tally), or late (the
+            # tally went out without this account): its part goes on its own.
             if stopped or started or failed:
                 _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
             return
+        tally.tenant = tenant  # already loaded: _tally_send reads its name
         tally.done += 1
         tally.stopped += stopped
         tally.started += started

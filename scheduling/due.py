@@ -150,7 +150,7 @@ def accounts_due(*, accounts: Iterable[CloudAccount], at: dt.datetime, now: dt.d
         ).distinct():
             followed[account_id].add((schedule_id, tag))
         tenant_of = {a.pk: a.tenant_id for a in accounts}
-        books: Mapping[int, ScheduleBook] = books_for({tenant_of[pk] for pk in followed})  # two queries
+        books: Mapping[int, ScheduleBook] = books_for({tenant_of[pk] for pk in followed})  # one query
         for account_id, pairs in followed.items():
             book = books[tenant_of[account_id]]
             found: dict[int, Schedule] = {}

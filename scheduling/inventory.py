@@ -135,6 +135,7 @@ def inventory_sync(
     heartbeat: Callable[[], None] | None = None,
     unread: list[str] | None = None,
     known_kinds_only: bool = False,
+    snoozes_at: dt.datetime | None = None,
 ) -> list[Resource]:
     """Refresh the account's resources from AWS; returns those seen now.
 
@@ -157,11 +158,18 @@ def inventory_sync(
     Such a read is not a complete inventory: new databases or groups in a
     region that had none are found by the next complete one
     (PARKWAY_INVENTORY_MINUTES), as new machines of an idle account are.
+    With `snoozes_at`, each stored row says whether a snooze is in force then
+    (`snoozed`, resolver.snooze_flagged), read with the rows.
     """
     now = now or timezone.now()
     session = session or aws.session_for(account)
     tag_key = settings.PARKWAY_SCHEDULE_TAG
-    existing = {(r.region, r.kind, r.resource_id): r for r in Resource.objects.filter(account=account)}
+    rows = Resource.objects.filter(account=account)
+    if snoozes_at is not None:
+        from scheduling.resolver import snooze_flagged
+
+        rows = snooze_flagged(rows, at=snoozes_at)
+    existing = {(r.region, r.kind, r.resource_id): r for r in rows}
     seen: list[Resource] = []
     seen_keys: set[tuple[str, str, str]] = set()
     described = kinds_to_describe(account)
@@ -194,6 +202,7 @@ def inventory_sync(
                         resource = existing.get(key)
                         if resource is None:
                             resource = Resource(account=account, region=region, resource_id=found.resource_id, first_seen_at=now)
+                            resource.snoozed = False  # first sight: no snooze can name it yet
                             existing[key] = resource
                             before = None
                         else:

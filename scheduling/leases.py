@@ -13,6 +13,13 @@ skewed clocks agree on who holds it:
 * release: only by the holder, so a slow worker can never free the lease of
   the worker that replaced it.
 
+A tick's task claims its account's lease and starts its enqueue claim
+(scheduling.claims) in the same UPDATE, and gives both back in one at the end.
+Whether the previous holder left work open (it never gave the lease back, or
+its run left actions unconfirmed) is kept on the row (`unsettled`): the claim
+sets it when the previous holder never released, so a run reads it for free
+and asks the database for anything to reconcile only then.
+
 A lease lasts longer than any single AWS call can take (bounded by the
 client's timeouts and retries) plus `RENEW_WITHIN_SECONDS` plus the database
 work around a call: a call that starts less than `RENEW_WITHIN_SECONDS` after a
@@ -29,12 +36,12 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
+from time import monotonic  # tests move this clock with the database's (tests/faults/test_lease.py)
 
 from django.db import DatabaseError, connection
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 
 from scheduling.models import ParkingLease
@@ -50,12 +57,16 @@ class LeaseLost(Exception):
     """The lease expired and may belong to another worker: stop acting."""
 
 
+class Superseded(Exception):
+    """The task's enqueue claim is no longer its own: a later tick's task has the account."""
+
+
 @dataclass
 class Lease:
     account_id: int
     token: str
-    # time.monotonic() just before the last claim or renewal was sent.
-    renewed_at: float = field(default_factory=time.monotonic, compare=False)
+    # monotonic() just before the last claim or renewal was sent.
+    renewed_at: float = field(default_factory=lambda: monotonic(), compare=False)
     # ParkingLease.changes when claimed: a clean run takes back only these
     # (scheduling.due), so a change made during the run keeps the account due.
     changes: int = 0
@@ -64,6 +75,17 @@ class Lease:
     # inventory would only confirm (scheduling.parking).
     inventoried_at: dt.datetime | None = None
     last_status: str = ""
+    # The previous holder may have left work open: reconcile before planning.
+    unsettled: bool = True
+    # The tick's enqueue claim (scheduling.claims) started with this lease and
+    # given back with it; `queue_released` once it was.
+    queued: str | None = None
+    queue_released: bool = False
+
+    def read(self, row: ParkingLease) -> None:
+        """Take what the run plans from off the lease row, read after the claim."""
+        self.changes = row.changes or 0
+        self.inventoried_at, self.last_status, self.unsettled = row.inventoried_at, row.last_status, row.unsettled
 
 
 @dataclass(frozen=True)
@@ -93,33 +115,55 @@ def _until(seconds: int) -> Now:
     return Now() + dt.timedelta(seconds=seconds)  # type: ignore[return-value]
 
 
-def lease_claim(*, account_id: int, seconds: int | None = None) -> Lease | None:
+def lease_claim(
+    *, account_id: int, seconds: int | None = None, queued: str | None = None, read: bool = True
+) -> Lease | None:
     """Claim the account's lease if nobody holds it; None when it is taken.
-    The claimed lease knows how many changes the account had (`Lease.changes`),
-    read right after the claim, before anything the run plans from."""
+
+    With `queued` (a tick's claim token), the task's enqueue claim is started
+    in the same UPDATE, and only while it is still that token's: otherwise
+    `Superseded` (a later tick's task has the account). With `read`, the
+    claimed lease knows how many changes the account had (`Lease.changes`) and
+    the rest `Lease.read` takes, read right after the claim, before anything
+    the run plans from; without, the caller reads the row itself (parking
+    does, with the account: one query)."""
     token = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:16]}"
+    fields: dict = {
+        "until": _until(seconds or lease_seconds()), "holder": token,
+        # Evaluated on the row's old values: a holder that never gave the lease back left work open.
+        "unsettled": Case(When(holder="", then=F("unsettled")), default=Value(True)),
+    }
+    rows = ParkingLease.objects.filter(account_id=account_id, until__lt=Now())
+    if queued is not None:
+        from scheduling.claims import running_seconds
 
-    def claim() -> int:
-        return ParkingLease.objects.filter(account_id=account_id, until__lt=Now()).update(
-            until=_until(seconds or lease_seconds()), holder=token
-        )
+        rows = rows.filter(queued_token=queued)
+        fields["queued_until"] = _until(running_seconds())
 
-    sent_at = time.monotonic()
-    claimed = claim()
-    if claimed == 0 and not ParkingLease.objects.filter(account_id=account_id).exists():
+    sent_at = monotonic()
+    claimed = rows.update(**fields)
+    if claimed == 0 and queued is None and not ParkingLease.objects.filter(account_id=account_id).exists():
         # The account's first run (the tick's claim usually created the row already).
         ParkingLease.objects.bulk_create([ParkingLease(account_id=account_id, until=_EPOCH)], ignore_conflicts=True)
-        sent_at = time.monotonic()
-        claimed = claim()
+        sent_at = monotonic()
+        claimed = rows.update(**fields)
     if claimed != 1:
+        if queued is not None:
+            from scheduling.claims import claim_release
+
+            # Ours but the lease is busy: the claim is given back (one query,
+            # only on this path); not ours any more: superseded.
+            if not claim_release(account_ids=[account_id], token=queued):
+                raise Superseded(f"account {account_id} has a later tick's task")
         return None
-    changes, inventoried_at, last_status = ParkingLease.objects.filter(account_id=account_id).values_list(
-        "changes", "inventoried_at", "last_status"
-    ).first() or (0, None, "")
-    return Lease(
-        account_id=account_id, token=token, renewed_at=sent_at, changes=changes or 0,
-        inventoried_at=inventoried_at, last_status=last_status,
-    )
+    lease = Lease(account_id=account_id, token=token, renewed_at=sent_at, queued=queued)
+    if read:
+        row = ParkingLease.objects.filter(account_id=account_id).only(
+            "changes", "inventoried_at", "last_status", "unsettled"
+        ).first()
+        if row is not None:
+            lease.read(row)
+    return lease
 
 
 def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:
@@ -127,7 +171,7 @@ def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:
 
     The holder token changes on every claim, so while it is ours nobody else
     has claimed the account, even if the lease ran out a moment ago."""
-    sent_at = time.monotonic()
+    sent_at = monotonic()
     renewed = ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(
         until=_until(seconds or lease_seconds())
     )
@@ -139,15 +183,26 @@ def lease_renew(lease: Lease, *, seconds: int | None = None) -> None:
 def lease_keep(lease: Lease) -> None:
     """Before an AWS call: renew unless the last renewal is recent enough to
     cover the call (RENEW_WITHIN_SECONDS); raises LeaseLost like lease_renew."""
-    if time.monotonic() - lease.renewed_at >= RENEW_WITHIN_SECONDS:
+    if monotonic() - lease.renewed_at >= RENEW_WITHIN_SECONDS:
         lease_renew(lease)
 
 
-def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None, evaluated: Evaluated | None = None) -> bool:
+def lease_release(
+    lease: Lease, *, outcome: tuple[str, str] | None = None, evaluated: Evaluated | None = None, settled: bool = False
+) -> bool:
     """Give the lease back; a no-op (False) when it is no longer ours. With
     `outcome` (status, error), the tick's result is kept on the row as well;
-    with `evaluated`, what the due-work rule reads next tick."""
-    fields: dict = {"until": _until(-1), "holder": ""}
+    with `evaluated`, what the due-work rule reads next tick; `settled` when
+    the run left nothing open (no pending action, its run closed), so the
+    next run need not look. The enqueue claim started with the lease is
+    given back in the same UPDATE."""
+    fields: dict = {"until": _until(-1), "holder": "", "unsettled": not settled}
+    if lease.queued is not None:
+        ours = When(queued_token=lease.queued, then=Value(None))
+        fields.update(
+            queued_token=Case(When(queued_token=lease.queued, then=Value("")), default=F("queued_token")),
+            queued_until=Case(ours, default=F("queued_until")),
+        )
     if outcome is not None:
         fields.update(last_tick_at=Now(), last_status=outcome[0][:12], last_error=outcome[1])
     if evaluated is not None:
@@ -157,7 +212,9 @@ def lease_release(lease: Lease, *, outcome: tuple[str, str] | None = None, evalu
             fields.update(evaluated_at=evaluated.at, changes=F("changes") - lease.changes)
 
     def release() -> bool:
-        return ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields) == 1
+        released = ParkingLease.objects.filter(account_id=lease.account_id, holder=lease.token).update(**fields) == 1
+        lease.queue_released = released and lease.queued is not None
+        return released
 
     try:
         return release()

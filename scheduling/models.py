@@ -372,6 +372,9 @@ class ParkingLease(models.Model):
     evaluated_at = models.DateTimeField(null=True, blank=True)
     inventoried_at = models.DateTimeField(null=True, blank=True)
     changes = models.PositiveIntegerField(default=0)
+    # The last holder may have left work open (it never gave the lease back,
+    # or actions stayed unconfirmed): its next run reconciles from AWS first.
+    unsettled = models.BooleanField(default=True)
 
 
 class ParkingRun(models.Model):

@@ -55,9 +55,13 @@ class AccountResult:
     # Kinds not read this tick (a database or group describe that kept failing).
     unread: list[str] = field(default_factory=list)
     decisions: list[tuple[Resource, planner.Decision]] = field(default_factory=list)
+    # This run's starts and stops as AWS answered them (what notifications tell).
+    acted: list[tuple[Resource, str, executor.Outcome]] = field(default_factory=list)
     run: ParkingRun | None = None
     # When the whole inventory was read (None: a kind or region was not).
     inventoried_at: dt.datetime | None = None
+    # The tick's enqueue claim was given back with the lease (scheduling.tasks need not).
+    queue_released: bool = False
 
     @property
     def clean(self) -> bool:
@@ -70,25 +74,44 @@ def active_accounts() -> Any:
     return CloudAccount.objects.parkable().select_related("tenant").order_by("pk")
 
 
-def park_account(*, account_id: int, at: dt.datetime | None = None, dry_run: bool = False) -> AccountResult:
-    """Park one account for the instant `at` (default: now)."""
+def park_account(
+    *, account_id: int, at: dt.datetime | None = None, dry_run: bool = False, claim: str | None = None
+) -> AccountResult:
+    """Park one account for the instant `at` (default: now).
+
+    With `claim` (the tick's enqueue claim token, scheduling.claims), the claim
+    is started with the lease and given back with it; raises leases.Superseded
+    when a later tick's task has the account."""
     at = at or timezone.now()
-    account = CloudAccount.objects.select_related("tenant").get(pk=account_id)
-    with log_context(tenant=account.tenant.slug, account=account.account_id):
-        if dry_run:
+    if dry_run:
+        account = CloudAccount.objects.select_related("tenant").get(pk=account_id)
+        with log_context(tenant=account.tenant.slug, account=account.account_id):
             return _park(account, at=at, lease=None)
-        lease = leases.lease_claim(account_id=account.pk)
-        if lease is None:
-            return AccountResult(account=account, status="busy", error="another worker is parking this account")
-        outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
-        evaluated = None
-        try:
+    lease = leases.lease_claim(account_id=account_id, queued=claim, read=False)
+    if lease is None:
+        account = CloudAccount.objects.select_related("tenant").get(pk=account_id)
+        return AccountResult(
+            account=account, status="busy", error="another worker is parking this account", queue_released=claim is not None
+        )
+    outcome = ("error", "the tick stopped on an unexpected error; the next tick reconciles it")
+    evaluated = None
+    settled = False
+    result = None
+    try:
+        # The account, its tenant, its credential and the lease row just claimed: one query.
+        account = CloudAccount.objects.with_active_credential().select_related("tenant", "parking_lease").get(pk=account_id)
+        lease.read(account.parking_lease)
+        with log_context(tenant=account.tenant.slug, account=account.account_id):
             result = _park(account, at=at, lease=lease)
-            outcome = (result.status, result.error)
-            evaluated = leases.Evaluated(at=at if result.clean else None, inventoried_at=result.inventoried_at)
-            return result
-        finally:
-            leases.lease_release(lease, outcome=outcome, evaluated=evaluated)
+        outcome = (result.status, result.error)
+        evaluated = leases.Evaluated(at=at if result.clean else None, inventoried_at=result.inventoried_at)
+        # Nothing left open for the next run to reconcile: every action settled, the run closed.
+        settled = result.status in ("succeeded", "partial", "failed") and not result.unconfirmed
+        return result
+    finally:
+        leases.lease_release(lease, outcome=outcome, evaluated=evaluated, settled=settled)
+        if result is not None:
+            result.queue_released = lease.queue_released
 
 
 def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None) -> AccountResult:
@@ -110,7 +133,7 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
             resources = inventory_sync(
                 account=account, session=session, now=now, write=not dry_run,
                 heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=result.unread,
-                known_kinds_only=partial_read,
+                known_kinds_only=partial_read, snoozes_at=at,
             )
             if result.unread:
                 # Parked what could be read; the rest waits for the next tick.
@@ -118,7 +141,8 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
                 result.error = "; ".join(result.unread)[:2000]
             elif not partial_read:
                 result.inventoried_at = now
-            if lease is not None:
+            if lease is not None and lease.unsettled:
+                # Only when the previous holder left something open (leases: `unsettled`).
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)
             result.decisions = decisions
@@ -179,7 +203,8 @@ def _plan(
     explained = resolver.explain(
         resources,
         books={account.tenant_id: schedules},
-        overrides=resolver.active_overrides((r.pk for r in resources), at=at),
+        # Asked only for machines with a snooze in force (flagged as the inventory read them).
+        overrides=resolver.active_overrides((r.pk for r in resources if getattr(r, "snoozed", True)), at=at),
         at=at,
         now=now,
         next_changes=False,
@@ -208,15 +233,23 @@ def _execute_and_record(
                 mode="suspend" if schedule is not None and schedule.asg_mode == "suspend" else "scale",
             ))
     result.planned = sum(len(v) for v in batches.values())
-    # Each batch is recorded as soon as AWS answers it (recording.act_and_record).
-    for (region, kind, action), intents in sorted(batches.items()):
-        batch = recording.act_and_record(
-            run=run_now(), lease=lease, action=action, intents=intents,
-            clients=lambda service, region=region: aws.client(session, service, region),
-        )
-        result.succeeded += batch.succeeded
-        result.failed += batch.failed
-        result.unconfirmed += batch.unconfirmed
+    to_act = [
+        recording.Batch(action, intents, lambda service, region=region: aws.client(session, service, region))
+        for (region, _kind, action), intents in sorted(batches.items())
+    ]
+
+    def count(done: list[recording.BatchResult]) -> None:
+        for batch, answered in zip(to_act, done, strict=True):
+            result.succeeded += answered.succeeded
+            result.failed += answered.failed
+            result.unconfirmed += answered.unconfirmed
+            result.acted.extend(
+                (intent.resource, batch.action, answered.outcomes[intent.resource.resource_id]) for intent in batch.intents
+            )
+
+    if to_act:
+        # All batches written ahead at once and settled at once (recording.act_and_record_batches).
+        recording.act_and_record_batches(run=run_now(), lease=lease, batches=to_act, settled=count)
 
     # What changes only in the database: stored desired states and skips,
     # grouped by their new values (a handful of UPDATEs however many machines).

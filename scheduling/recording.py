@@ -1,19 +1,25 @@
 """Acting on resources (EC2 instances, databases, clusters, Auto Scaling groups) and recording it, so that nothing is done twice or done unrecorded.
 
 Every start/stop, from a tick or from a person ("Park now"), goes through
-`act_and_record`, a write-ahead log in three steps per batch:
+`act_and_record_batches` (`act_and_record` for one batch), a write-ahead log
+in three steps for all the batches of a run (one per region, kind and action):
 
-1. the lease is renewed (a run that lost it stops here, before acting);
-2. the intents are written as `pending` ParkingActions;
-3. AWS is called, and its answer settles the batch in one transaction: the
-   actions' outcomes, the machines' states, their backoff.
+1. the lease is kept (a run that lost it stops here, before acting);
+2. the intents of every batch are written as `pending` ParkingActions, in one
+   INSERT;
+3. AWS is called batch after batch (the lease kept before every call), and
+   its answers settle all the batches in one transaction: the actions'
+   outcomes, the machines' states, their backoff, grouped by their new values.
 
-A worker that dies between 2 and 3 (SIGKILL, task timeout, lost database)
+So a busy account costs the same few statements for one region or ten. A
+worker that dies between 2 and 3 (SIGKILL, task timeout, lost database)
 leaves its run "running" with pending actions. The next run of that account
-(`interrupted_runs_reconcile`) closes such runs as "interrupted" and settles
-their pending actions from AWS's real state, read by that run's fresh
-inventory: a stop AWS did is recorded as done (and not repeated), a stop that
-never reached AWS is recorded as not done (and the next plan retries it).
+(`unsettled_reconcile`, asked only when the lease says the previous holder
+left work open) closes such runs as "interrupted" and settles their pending
+actions from AWS's real state, read by that run's fresh inventory: a stop AWS
+did is recorded as done (and not repeated), a stop that never reached AWS is
+recorded as not done (and the next plan retries it). A batch not sent because
+an earlier one lost the lease or the account is settled as failed, not sent.
 """
 
 from __future__ import annotations
@@ -74,6 +80,15 @@ def backoff_until(*, failures: int, now: dt.datetime) -> dt.datetime:
     return now + min(wait, MAX_BACKOFF)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Intents of one kind in one region, and the region's clients (`clients(service)`)."""
+
+    action: str
+    intents: Sequence[Intent]
+    clients: Callable[[str], Any]
+
+
 def act_and_record(
     *,
     run: ParkingRun,
@@ -84,22 +99,41 @@ def act_and_record(
     clients: Callable[[str], Any] | None = None,
 ) -> BatchResult:
     """Start or stop `intents` (one kind in one region of one account) and
-    record every outcome. `clients(service)` gives the region's AWS clients
-    (`ec2` alone serves EC2 instances).
-
-    Raises leases.LeaseLost before acting when the lease is gone; executor's
-    AccountFailure after recording the batch as failed."""
-    result = BatchResult()
-    if not intents:
-        return result
-    kind = intents[0].resource.kind
-    if any(i.resource.kind != kind for i in intents):
-        raise ValueError("one batch acts on one kind of resource")
+    record every outcome: `act_and_record_batches` for one batch.
+    `clients(service)` gives the region's AWS clients (`ec2` alone serves EC2
+    instances)."""
     if clients is None:
         clients = lambda service: ec2  # noqa: E731
-    leases.lease_renew(lease)
-    targets = _targets(kind, action, intents)
-    sized = [i.resource for i in intents if kind == kinds.ASG and action == "stop" and i.mode == "scale"]
+    return act_and_record_batches(run=run, lease=lease, batches=[Batch(action, intents, clients)])[0]
+
+
+def act_and_record_batches(
+    *,
+    run: ParkingRun,
+    lease: leases.Lease,
+    batches: Sequence[Batch],
+    settled: Callable[[list[BatchResult]], None] | None = None,
+) -> list[BatchResult]:
+    """Act on every batch and record every outcome: one write-ahead INSERT and
+    one settling transaction for all of them; a BatchResult per batch, also
+    handed to `settled` as soon as they are recorded (even when what follows
+    raises).
+
+    Raises leases.LeaseLost before acting when the lease is gone (before the
+    first call, or between calls: the rest is settled as not sent), and
+    executor's AccountFailure after recording the batches as failed."""
+    for batch in batches:
+        if any(i.resource.kind != batch.intents[0].resource.kind for i in batch.intents):
+            raise ValueError("one batch acts on one kind of resource")
+    batches = [b for b in batches if b.intents]
+    if not batches:
+        return [BatchResult()]
+    leases.lease_keep(lease)
+    targets = [_targets(b.intents[0].resource.kind, b.action, b.intents) for b in batches]
+    sized = [
+        i.resource for b in batches for i in b.intents
+        if i.resource.kind == kinds.ASG and b.action == "stop" and i.mode == "scale"
+    ]
     if sized:
         # Stored ahead of the call: the sizes to restore are never only in
         # AWS's memory of a group we emptied (the group's tag keeps them too).
@@ -107,35 +141,58 @@ def act_and_record(
     pending = ParkingAction.objects.bulk_create(
         [
             ParkingAction(
-                run=run, resource=i.resource, action=action, reason=i.reason[:300], outcome=ParkingAction.Outcome.PENDING
+                run=run, resource=i.resource, action=b.action, reason=i.reason[:300], outcome=ParkingAction.Outcome.PENDING
             )
-            for i in intents
+            for b in batches
+            for i in b.intents
         ]
     )
-    ids = [i.resource.resource_id for i in intents]
-    # The renewal above covers the calls that follow it for RENEW_WITHIN_SECONDS;
-    # a long batch (one call per database or group) renews again as it goes.
+    # The lease is kept before every call (executor's before_call): a renewal
+    # covers the calls made within RENEW_WITHIN_SECONDS of it.
     renew = lambda: leases.lease_keep(lease)  # noqa: E731
-    try:
-        if kind == kinds.EC2:
-            outcomes = executor.execute(clients("ec2"), action, ids, before_call=renew)
-        else:
-            outcomes = executor.execute_kind(kind, clients, action, targets, before_call=renew)
-    except executor.Interrupted as exc:
-        # Lease lost between two calls of a bisection: what AWS answered is
-        # recorded; the rest was never sent.
-        outcomes = dict(exc.outcomes)
-        for instance_id in ids:
-            outcomes.setdefault(instance_id, executor.Outcome(
-                False, code=INTERRUPTED_CODE, message="not sent: the run lost its lease to another worker", transient=True
-            ))
-        _settle(intents, pending, outcomes, lease)
-        raise leases.LeaseLost(str(exc.cause)) from exc.cause
-    except executor.AccountFailure as exc:
-        failed = executor.Outcome(False, code=exc.error.code[:100], message=exc.error.message, transient=True)
-        _settle(intents, pending, {i: failed for i in ids}, lease)
-        raise
-    return _settle(intents, pending, outcomes, lease)
+    answers: list[dict[str, executor.Outcome]] = []
+    stop: Exception | None = None
+    lost = False
+    for batch, batch_targets in zip(batches, targets, strict=True):
+        ids = [i.resource.resource_id for i in batch.intents]
+        if stop is not None:
+            answers.append({i: _not_sent(stop) for i in ids})
+            continue
+        kind = batch.intents[0].resource.kind
+        try:
+            if kind == kinds.EC2:
+                outcomes = executor.execute(batch.clients("ec2"), batch.action, ids, before_call=renew)
+            else:
+                outcomes = executor.execute_kind(kind, batch.clients, batch.action, batch_targets, before_call=renew)
+        except executor.Interrupted as exc:
+            # Lease lost between two calls: what AWS answered is recorded; the rest was never sent.
+            outcomes = dict(exc.outcomes)
+            stop = leases.LeaseLost(str(exc.cause))
+            stop.__cause__ = exc.cause
+            lost = isinstance(exc.cause, leases.LeaseLost)
+            for instance_id in ids:
+                outcomes.setdefault(instance_id, _not_sent(stop))
+        except executor.AccountFailure as exc:
+            failed = executor.Outcome(False, code=exc.error.code[:100], message=exc.error.message, transient=True)
+            outcomes = {i: failed for i in ids}
+            stop = exc
+        answers.append(outcomes)
+    results = _settle(batches, pending, answers, lease, lost=lost)
+    if settled is not None:
+        settled(results)
+    if stop is not None:
+        raise stop
+    return results
+
+
+def _not_sent(cause: Exception) -> executor.Outcome:
+    if isinstance(cause, leases.LeaseLost):
+        return executor.Outcome(
+            False, code=INTERRUPTED_CODE, message="not sent: the run lost its lease to another worker", transient=True
+        )
+    error = cause.error if isinstance(cause, executor.AccountFailure) else None
+    message = error.message if error is not None else str(cause)
+    return executor.Outcome(False, code=INTERRUPTED_CODE, message=f"not sent: {message}", transient=True)
 
 
 def _targets(kind: str, action: str, intents: Sequence[Intent]) -> list[executor.Target]:
@@ -159,63 +216,72 @@ def _targets(kind: str, action: str, intents: Sequence[Intent]) -> list[executor
 
 
 def _settle(
-    intents: Sequence[Intent], pending: Sequence[ParkingAction], outcomes: dict[str, executor.Outcome], lease: leases.Lease
-) -> BatchResult:
-    """One transaction: action outcomes, machine states, backoff. A constant
-    number of queries per batch however many machines it holds.
+    batches: Sequence[Batch],
+    pending: Sequence[ParkingAction],
+    answers: Sequence[dict[str, executor.Outcome]],
+    lease: leases.Lease,
+    *,
+    lost: bool = False,
+) -> list[BatchResult]:
+    """One transaction: action outcomes, machine states, backoff, for every
+    batch. A constant number of queries however many machines and batches.
 
     A run that lost its lease while AWS answered still records what AWS said
     about its own actions (unless the new holder already settled them from
     AWS's state), but leaves the machines' rows to the new holder, whose view
     is fresher; then it stops (LeaseLost)."""
-    try:
-        leases.lease_renew(lease)
-        holder = True
-    except leases.LeaseLost:
-        holder = False
+    holder = not lost
+    if holder:
+        try:
+            leases.lease_keep(lease)
+        except leases.LeaseLost:
+            holder = False
     now = timezone.now()
-    result = BatchResult(outcomes=dict(outcomes))
+    results = [BatchResult(outcomes=dict(outcomes)) for outcomes in answers]
     succeeded_pks: list[int] = []
     failed_actions: list[ParkingAction] = []
     state_updates: dict[tuple[str, str | None, bool], list[int]] = defaultdict(list)
     backoffs: list[Resource] = []
     resized: list[Resource] = []
-    for intent, record in zip(intents, pending, strict=True):
-        resource = intent.resource
-        outcome = outcomes[resource.resource_id]
-        if outcome.unknown:
-            result.unconfirmed += 1
-            record.error_code, record.error_message = outcome.code[:100], outcome.message
-            failed_actions.append(record)  # stays pending, with the reason
-            continue
-        if outcome.ok:
-            result.succeeded += 1
-            succeeded_pks.append(record.pk)
-            new_state = outcome.new_state or ("stopping" if record.action == "stop" else "pending")
-            resource.state = new_state
-            state_updates[(new_state, intent.desired, intent.retained)].append(resource.pk)
-            if resource.kind == kinds.ASG:
-                sizes = resource.saved_sizes
-                if record.action == "stop" and intent.mode == "scale":
-                    resource.min_size = resource.desired_size = resource.max_size = 0
-                    resized.append(resource)
-                elif record.action == "start" and sizes and "Launch" not in (resource.details or {}).get("suspended", []):
-                    # Restored exactly; the sizes are AWS's again (the tag stays, harmless).
-                    resource.min_size, resource.desired_size, resource.max_size = sizes["min"], sizes["desired"], sizes["max"]
-                    resource.saved_sizes = None
-                    resized.append(resource)
-            continue
-        result.failed += 1
-        record.outcome = ParkingAction.Outcome.FAILED
-        record.error_code = outcome.code[:100]
-        record.error_message = outcome.message
-        record.settled_at = now
-        failed_actions.append(record)
-        if not outcome.transient:
-            resource.failures = min(resource.failures + 1, 32767)
-            resource.last_failure = f"{outcome.code}: {outcome.message}"[:300]
-            resource.retry_after = backoff_until(failures=resource.failures, now=now)
-            backoffs.append(resource)
+    records = iter(pending)
+    for batch, outcomes, result in zip(batches, answers, results, strict=True):
+        for intent in batch.intents:
+            record = next(records)
+            resource = intent.resource
+            outcome = outcomes[resource.resource_id]
+            if outcome.unknown:
+                result.unconfirmed += 1
+                record.error_code, record.error_message = outcome.code[:100], outcome.message
+                failed_actions.append(record)  # stays pending, with the reason
+                continue
+            if outcome.ok:
+                result.succeeded += 1
+                succeeded_pks.append(record.pk)
+                new_state = outcome.new_state or ("stopping" if record.action == "stop" else "pending")
+                resource.state = new_state
+                state_updates[(new_state, intent.desired, intent.retained)].append(resource.pk)
+                if resource.kind == kinds.ASG:
+                    sizes = resource.saved_sizes
+                    if record.action == "stop" and intent.mode == "scale":
+                        resource.min_size = resource.desired_size = resource.max_size = 0
+                        resized.append(resource)
+                    elif record.action == "start" and sizes and "Launch" not in (resource.details or {}).get("suspended", []):
+                        # Restored exactly; the sizes are AWS's again (the tag stays, harmless).
+                        resource.min_size, resource.desired_size, resource.max_size = sizes["min"], sizes["desired"], sizes["max"]
+                        resource.saved_sizes = None
+                        resized.append(resource)
+                continue
+            result.failed += 1
+            record.outcome = ParkingAction.Outcome.FAILED
+            record.error_code = outcome.code[:100]
+            record.error_message = outcome.message
+            record.settled_at = now
+            failed_actions.append(record)
+            if not outcome.transient:
+                resource.failures = min(resource.failures + 1, 32767)
+                resource.last_failure = f"{outcome.code}: {outcome.message}"[:300]
+                resource.retry_after = backoff_until(failures=resource.failures, now=now)
+                backoffs.append(resource)
     with transaction.atomic():
         if not holder:
             still_pending = set(
@@ -242,9 +308,9 @@ def _settle(
             Resource.objects.bulk_update(resized, ["min_size", "desired_size", "max_size", "saved_sizes"])
         if backoffs:
             Resource.objects.bulk_update(backoffs, ["failures", "last_failure", "retry_after"])
-    if not holder:
+    if not holder and not lost:
         raise leases.LeaseLost(f"the parking lease of account {lease.account_id} was taken over while AWS answered")
-    return result
+    return results
 
 
 def unsettled_reconcile(

@@ -13,7 +13,7 @@ from django_q.tasks import async_task
 
 from notifications import events as notification_events
 from notifications.warnings import stop_warnings_prune
-from scheduling import claims, due, parking
+from scheduling import claims, due, leases, parking
 from scheduling.history import history_prune
 
 logger = logging.getLogger(__name__)
@@ -43,19 +43,19 @@ def tick(at: str | None = None) -> int:
     if pending:
         logger.info("%d account(s) still have a parking task queued or running: not enqueued again", pending)
     if claim.account_ids:
-        notification_events.tick_opened(tick=claim.token, account_ids=claim.account_ids)
-        transaction.on_commit(lambda: _enqueue_parking(claim, at))
+        tallied = notification_events.tick_opened(tick=claim.token, account_ids=claim.account_ids)
+        transaction.on_commit(lambda: _enqueue_parking(claim, at, tallied))
     return len(claim.account_ids)
 
 
-def _enqueue_parking(claim: claims.Claim, at: str | None) -> None:
+def _enqueue_parking(claim: claims.Claim, at: str | None, tallied: set[int]) -> None:
     # One broker (one Redis connection) for the whole fan-out: django-q2 would
     # build a broker per task otherwise; 10,000 tasks then take seconds, not minutes.
     broker = get_broker()
     for n, account_id in enumerate(claim.account_ids):
         try:
             async_task(
-                "scheduling.tasks.park_account", account_id, at, claim.token,
+                "scheduling.tasks.park_account", account_id, at, claim.token, account_id in tallied,
                 task_name=f"park-account-{account_id}", group="parking", broker=broker,
             )
         except Exception:
@@ -64,20 +64,26 @@ def _enqueue_parking(claim: claims.Claim, at: str | None) -> None:
             raise
 
 
-def park_account(account_id: int, at: str | None = None, claim: str | None = None) -> dict:
+def park_account(account_id: int, at: str | None = None, claim: str | None = None, tallied: bool = True) -> dict:
     """Park one account. With the tick's `claim`, only while that claim is still
-    the account's (a later tick's task supersedes this one), released when done."""
-    if claim is not None and not claims.claim_start(account_id=account_id, token=claim):
-        return {"account": account_id, "status": "superseded", "planned": 0, "failed": 0}
+    the account's (a later tick's task supersedes this one): started and given
+    back with the account's lease (scheduling.leases), or here if parking
+    never got that far. `tallied`: its tenant has other accounts in the tick,
+    so its report joins their summary (notifications.events)."""
+    result = None
     try:
         instant = dt.datetime.fromisoformat(at) if at else None
-        result = parking.park_account(account_id=account_id, at=instant)
         try:
-            notification_events.account_reported(tick=claim, result=result)
+            result = parking.park_account(account_id=account_id, at=instant, claim=claim)
+        except leases.Superseded:
+            claim = None  # not ours to give back
+            return {"account": account_id, "status": "superseded", "planned": 0, "failed": 0}
+        try:
+            notification_events.account_reported(tick=claim, result=result, tallied=tallied)
         except Exception:  # telling people must never turn a finished parking run into a failed task
             logger.exception("Could not record account %s for the parking summary", account_id)
     finally:
-        if claim is not None:
+        if claim is not None and (result is None or not result.queue_released):
             claims.claim_release(account_ids=[account_id], token=claim)
     return {"account": account_id, "status": result.status, "planned": result.planned, "failed": result.failed}
 

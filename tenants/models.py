@@ -227,6 +227,14 @@ class CloudAccountQuerySet(models.QuerySet):
         active = CloudCredential.objects.filter(account=models.OuterRef("pk"), retired_at__isnull=True)
         return self.annotate(auth_kind=models.Subquery(active.values("kind")[:1]))
 
+    def with_active_credential(self) -> CloudAccountQuerySet:
+        """The active credential joined in (at most one per account, a
+        constraint): `active_credential()` then costs no query."""
+        return self.annotate(
+            joined_credential=models.FilteredRelation("credentials", condition=Q(credentials__retired_at__isnull=True)),
+            credential_joined=models.Value(True, output_field=models.BooleanField()),
+        ).select_related("joined_credential")
+
     def on_legacy_keys(self) -> CloudAccountQuerySet:
         return self.filter(credentials__retired_at__isnull=True, credentials__kind=CloudCredential.Kind.LEGACY_USER)
 
@@ -346,7 +354,10 @@ class CloudAccount(models.Model):
         return any(entry.get("level") != "park" for entry in (self.kind_access or {}).values())
 
     def active_credential(self) -> CloudCredential | None:
-        credential = self.credentials.filter(retired_at__isnull=True).first()
+        if getattr(self, "credential_joined", False):  # read with the account (with_active_credential)
+            credential = getattr(self, "joined_credential", None)  # absent: the join found none
+        else:
+            credential = self.credentials.filter(retired_at__isnull=True).first()
         if credential is not None:
             credential.account = self  # saves a query per use of .account
         return credential

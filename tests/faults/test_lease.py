@@ -6,6 +6,7 @@ holds; the second parks the account, and nothing is done twice."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from django.db import connections
 from django.utils import timezone
 
 from portal.aws_standin import Call, StandinServer
-from scheduling import parking
+from scheduling import leases, parking
 from scheduling.models import ParkingLease, ParkingRun
 from tests.faults.conftest import AT, NEXT, Fleets, expire_lease, wait_until
 from tests.faults.invariants import assert_invariants
@@ -22,9 +23,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_run_that_outlived_its_lease_stops_acting_and_leaves_the_new_lease_alone(
-    fleets: Fleets, standin: StandinServer
+    fleets: Fleets, standin: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = fleets.target
+    # The lease's time runs out on both clocks: the database's (expire_lease)
+    # and the workers' monotonic one, by which a holder knows how long its
+    # last renewal covers it (scheduling.leases.lease_keep).
+    elapsed = [0.0]
+    monkeypatch.setattr(leases, "monotonic", lambda: time.monotonic() + elapsed[0])
     account = target.account
     seen: dict[str, Any] = {}
     a_is_back = threading.Event()
@@ -48,6 +54,7 @@ def test_a_run_that_outlived_its_lease_stops_acting_and_leaves_the_new_lease_alo
         try:
             seen["holder_a"] = ParkingLease.objects.get(account=account).holder
             expire_lease(account)
+            elapsed[0] += leases.lease_seconds()
             standin.faults.hook("ec2:DescribeInstances", b_waits_until_a_is_back, when="before", account_id=target.account_id)
             b.start()
             lease = wait_until(

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.django_db
 
 
 def expire(lease: leases.Lease) -> None:
-    """What time does to a lease whose holder is slow (seen by the database)."""
+    """What time does to a lease whose holder is slow: the database sees it
+    ended, and the holder's own clock says its last renewal is that old."""
     ParkingLease.objects.filter(account_id=lease.account_id).update(until=dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+    lease.renewed_at -= leases.lease_seconds()
 
 
 # --- Defect 1: two workers acted on one account at once -----------------------
@@ -160,14 +162,18 @@ def refuse_ids(bad: set[str], code: str = "IncorrectInstanceState"):
     return handler
 
 
-def test_each_batch_is_recorded_as_soon_as_aws_answers(acme_fleet, standin):
-    """The second region's AWS call finds the first region's outcomes already stored."""
+def test_every_batch_is_written_ahead_before_the_first_aws_call(acme_fleet, standin):
+    """Both regions' stops are stored as pending before AWS is asked for either
+    (one INSERT), and settled together once AWS answered both."""
     account, _ = acme_fleet
-    seen: list[int] = []
-    on_aws_call(account, "StopInstances", lambda **kw: seen.append(ParkingAction.objects.filter(outcome="succeeded").count()))
+    seen: list[tuple[int, int]] = []
+    on_aws_call(account, "StopInstances", lambda **kw: seen.append((
+        ParkingAction.objects.filter(outcome="pending").count(), ParkingAction.objects.filter(outcome="succeeded").count()
+    )))
     result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
     assert result.succeeded == 6
-    assert seen == [0, 3]
+    assert seen == [(6, 0), (6, 0)]
+    assert set(ParkingAction.objects.values_list("outcome", flat=True)) == {"succeeded"}
 
 
 # --- Defect 9: permanent per-machine failures retried every tick ---------------
