@@ -13,8 +13,8 @@ from moto.ec2.models import ec2_backends
 
 from scheduling import actions, parking
 from scheduling.inventory import inventory_sync
-from scheduling.models import ParkingLease, Resource
-from tenants import demo
+from scheduling.models import ParkingAction, ParkingLease, Resource
+from tenants import aws, demo
 from tests.conftest import ACME_ACCOUNT
 from tests.scheduling.test_due import TUESDAY_EVENING
 from tests.scheduling.test_parking import connect, office_hours, states
@@ -179,3 +179,19 @@ def test_an_assigned_machine_gone_from_aws_between_inventories_does_not_fail_the
     assert parking.park_account(account_id=account.pk, at=WEDNESDAY_FIVE + dt.timedelta(minutes=5)).clean
     assert row(untagged[0]).gone_at is not None  # the complete inventory does
 
+
+def test_a_pending_action_is_settled_from_a_complete_read(fleet, standin, settings, acme_member):
+    """"Park now" on an untagged, unassigned machine whose answer was lost: the
+    next run must see that machine to settle the action, so it reads everything."""
+    account, _, _, untagged = fleet
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1
+    aws.clear_session_cache()
+    fault = standin.faults.lose_response("ec2:StopInstances", times=None, account_id=ACME_ACCOUNT)
+    actions.resources_act_now(resources=[row(untagged[0])], action="stop", actor=acme_member)
+    standin.faults.remove(fault)
+    (pending,) = ParkingAction.objects.filter(outcome=ParkingAction.Outcome.PENDING)
+    sent = record_describes(standin)
+    run = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    pending.refresh_from_db()
+    assert pending.outcome == ParkingAction.Outcome.SUCCEEDED, pending.error_message
+    assert run.inventoried_at is not None and [shape(p) for p in sent] == [{}]
