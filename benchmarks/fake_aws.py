@@ -9,8 +9,14 @@ StartInstances, and RDS / Auto Scaling describes with no resources. Anything els
 * The account of an EC2 call is read from the access key id in the request's
   signature (AssumeRole issues keys naming the role's account); nothing is
   verified.
-* Each (account, region) has `per_region` instances tagged Schedule=office,
-  created running on first sight; Stop/Start change their state at once.
+* Each (account, region) has `per_region` instances tagged Schedule=office
+  and `untagged` more without that tag (default 0), created running on first
+  sight; Stop/Start change their state at once.
+* DescribeInstances honours `InstanceId.N` (an unknown ID fails the call with
+  InvalidInstanceID.NotFound, and MaxResults beside IDs is refused, as in
+  AWS) and the filters `tag-key` and `instance-id` (`Filter.N.Name`,
+  `Filter.N.Value.M`): a tick between complete inventories asks only for the
+  tagged and the assigned machines, and `untagged` shows what that saves.
 * Calls are counted by operation (`calls()`), AssumeRole also by role ARN.
 """
 
@@ -39,11 +45,13 @@ LAUNCHED = "2026-01-05T08:00:00.000Z"
 
 
 class FakeAws:
-    def __init__(self, *, latency: float = 0.005, per_region: int = 50) -> None:
+    def __init__(self, *, latency: float = 0.005, per_region: int = 50, untagged: int = 0) -> None:
         self.latency = latency
         self.per_region = per_region
+        self.untagged = untagged
         self._lock = threading.Lock()
         self._states: dict[tuple[str, str], dict[str, str]] = {}
+        self._untagged: set[str] = set()  # instances without the Schedule tag
         self._calls: Counter[str] = Counter()
         self.roles: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
@@ -52,6 +60,7 @@ class FakeAws:
     def reset(self) -> None:
         with self._lock:
             self._states.clear()
+            self._untagged.clear()
             self._calls.clear()
             self.roles.clear()
 
@@ -67,7 +76,9 @@ class FakeAws:
         key = (account, region)
         if key not in self._states:
             base = int(account) * 100 + sum(region.encode()) % 100
-            self._states[key] = {f"i-{base * 1000 + n:017x}": "running" for n in range(self.per_region)}
+            fleet = {f"i-{base * 1000 + n:017x}": "running" for n in range(self.per_region + self.untagged)}
+            self._untagged.update(list(fleet)[self.per_region:])
+            self._states[key] = fleet
         return self._states[key]
 
     # ---------------------------------------------------------------- serving
@@ -145,15 +156,34 @@ class FakeAws:
         )
 
     def _DescribeInstances(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
+        ids = [v for k, v in params.items() if k.startswith("InstanceId.")]
+        filters = _filters(params)
+        if ids and "MaxResults" in params:
+            return 400, _error("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
+        unknown = sorted(set(filters) - {"tag-key", "instance-id"})
+        if unknown:
+            return 400, _error("InvalidParameterValue", f"The fake does not filter on {unknown[0]}.")
         with self._lock:
             fleet = dict(self._fleet(account, region))
+            untagged = self._untagged & fleet.keys()
+        missing = [i for i in ids if i not in fleet]
+        if missing:
+            return 400, _error("InvalidInstanceID.NotFound", f"The instance ID '{missing[0]}' does not exist")
+
+        def tag_keys(iid: str) -> set[str]:
+            return {"Name"} if iid in untagged else {"Schedule", "Name"}
+
+        wanted = set(ids)
         items = "".join(
             f"<item><instanceId>{iid}</instanceId><imageId>ami-12345678</imageId>"
             f"<instanceState><code>{CODES[state]}</code><name>{state}</name></instanceState>"
-            f"<instanceType>t3.micro</instanceType><launchTime>{LAUNCHED}</launchTime>"
-            f"<tagSet><item><key>Schedule</key><value>office</value></item>"
+            f"<instanceType>t3.micro</instanceType><launchTime>{LAUNCHED}</launchTime><tagSet>"
+            f"{'' if iid in untagged else '<item><key>Schedule</key><value>office</value></item>'}"
             f"<item><key>Name</key><value>bench-{iid[-4:]}</value></item></tagSet></item>"
             for iid, state in fleet.items()
+            if (not wanted or iid in wanted)
+            and ("instance-id" not in filters or iid in filters["instance-id"])
+            and ("tag-key" not in filters or tag_keys(iid) & filters["tag-key"])
         )
         return 200, (
             f'<DescribeInstancesResponse xmlns="{EC2_NS}"><requestId>{uuid.uuid4()}</requestId><reservationSet>'
@@ -204,6 +234,15 @@ class FakeAws:
 
     def _DescribeAutoScalingGroups(self, params: dict[str, str], account: str, region: str) -> tuple[int, str]:  # noqa: N802
         return self._empty("DescribeAutoScalingGroups", AUTOSCALING_NS, "AutoScalingGroups")
+
+
+def _filters(params: dict[str, str]) -> dict[str, set[str]]:
+    """`Filter.N.Name` / `Filter.N.Value.M` (query protocol) → name: values."""
+    names = {k.split(".")[1]: v for k, v in params.items() if k.startswith("Filter.") and k.endswith(".Name")}
+    return {
+        name: {v for k, v in params.items() if k.startswith(f"Filter.{n}.Value.")}
+        for n, name in names.items()
+    }
 
 
 def _error(code: str, message: str, *, sender: bool = False) -> str:

@@ -1,7 +1,7 @@
 """Parking at scale through the real worker path. Prints figures; asserts nothing.
 
     DATABASE_URL=postgres://… .venv/bin/python benchmarks/scale.py \\
-        [--accounts 100] [--workers 1,2] [--instances 50] [--latency-ms 20] [--redis redis://127.0.0.1:6379/13]
+        [--accounts 100] [--workers 1,2] [--instances 50] [--untagged 0] [--latency-ms 20] [--redis redis://127.0.0.1:6379/13]
 
 For each N of --accounts and each W of --workers: N accounts × 2 regions ×
 --instances machines tagged Schedule=office, parked by one `manage.py
@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--accounts", default="100", help="comma-separated N, e.g. 100,300,1000 (default 100)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker processes, e.g. 1,2,4,8 (default 1,2)")
     parser.add_argument("--instances", type=int, default=50, help="instances per account and region (default 50)")
+    parser.add_argument("--untagged", type=int, default=0,
+                        help="instances per account and region without the Schedule tag (default 0)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="the fake's latency per AWS call (default 20)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="broker; the next two databases: cache, counters")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a tick may take before giving up")
@@ -288,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     broker_url, cache_url, counts_url = redis_urls(args.redis)
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         sys.exit("benchmarks/scale.py needs DATABASE_URL=postgres://…: worker processes share the database.")
-    fake = FakeAws(latency=args.latency_ms / 1000, per_region=args.instances)
+    fake = FakeAws(latency=args.latency_ms / 1000, per_region=args.instances, untagged=args.untagged)
     url = fake.start()
     os.environ.update(
         AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",

@@ -1,7 +1,9 @@
 """Inventory: what machines an account has, kept in `Resource` rows.
 
 One paginated describe per kind per region (scheduling.kinds: EC2 instances,
-RDS databases and clusters, Auto Scaling groups). Only what changed is written
+RDS databases and clusters, Auto Scaling groups); between complete
+inventories, EC2 is asked only for the machines that follow a schedule.
+Only what changed is written
 (compared in memory with the rows already loaded): new machines and machines
 whose state, tags, type, sizes… differ are upserted, up to UPSERT_BATCH rows a
 statement; an account whose machines did not change costs no write at all.
@@ -13,7 +15,7 @@ when the account's machines were last all read is `ParkingLease.inventoried_at`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -154,10 +156,16 @@ def inventory_sync(
     With `known_kinds_only` (a run between complete inventories), a database,
     cluster or group kind is described in a region only where the account
     has such resources already: the others would almost always answer
-    "none" (six of a typical account's ten calls). EC2 is always described.
+    "none" (six of a typical account's ten calls). EC2 is described in every
+    region, but only the machines a tick may act on: those carrying the
+    schedule tag and those assigned a schedule (`_scheduled`): describing
+    and parsing machines is the largest share of a busy tick's CPU (README
+    "Measured"), and the untagged, unassigned ones are none of its business.
     Such a read is not a complete inventory: new databases or groups in a
-    region that had none are found by the next complete one
-    (PARKWAY_INVENTORY_MINUTES), as new machines of an idle account are.
+    region that had none, and untagged machines, are read by the next
+    complete one (PARKWAY_INVENTORY_MINUTES), as new machines of an idle
+    account are. It never marks an EC2 machine gone: one missing from a
+    filtered answer may only have lost its tag.
     With `snoozes_at`, each stored row says whether a snooze is in force then
     (`snoozed`, resolver.snooze_flagged), read with the rows.
     """
@@ -194,8 +202,9 @@ def inventory_sync(
             if known_kinds_only and kind != kinds.EC2 and (region, kind) not in known:
                 continue
             client = aws.client(session, kinds.SERVICE[kind], region)
+            scheduled = _scheduled(existing.values(), region, tag_key=tag_key) if known_kinds_only and kind == kinds.EC2 else None
             try:
-                for items in kinds.describe_pages(kind, client, page_size=DESCRIBE_PAGE_SIZE):
+                for items in kinds.describe_pages(kind, client, page_size=DESCRIBE_PAGE_SIZE, scheduled=scheduled):
                     for item in items:
                         found = kinds.seen(kind, item)
                         key = (region, kind, found.resource_id)
@@ -235,6 +244,8 @@ def inventory_sync(
                     # neither planned nor marked gone); EC2 and the rest go on.
                     unread.append(f"{Resource.Kind(kind).label}s in {region} not read: {error.message}")
                 continue
+            if scheduled is not None:
+                continue  # a filtered read says nothing about the machines it did not ask for
             # Only after the kind's describe completed: a failed page never marks resources gone.
             for (r_region, r_kind, _), resource in existing.items():
                 if (
@@ -246,6 +257,23 @@ def inventory_sync(
     save()
     _mark_gone(gone, now=now, write=write)
     return seen
+
+
+def _scheduled(rows: Iterable[Resource], region: str, *, tag_key: str) -> kinds.Scheduled:
+    """What a read between complete inventories asks EC2 for in `region`:
+    the machines carrying the schedule tag, and the live machines assigned a
+    schedule in Parkway or snoozed (asked by ID unless the tag answer held
+    them, so an assignment is followed even without the tag, or after it was
+    removed, and a snooze is held on any machine: rows read with `snoozes_at`
+    say so). Machines neither tagged, assigned nor snoozed follow nothing:
+    the tick has nothing to do with them, and the next complete inventory
+    reads them."""
+    ids = sorted(
+        r.resource_id for r in rows
+        if r.region == region and r.kind == kinds.EC2 and r.gone_at is None
+        and (r.schedule_id is not None or getattr(r, "snoozed", False))
+    )
+    return kinds.Scheduled(tag_key=tag_key, ids=tuple(ids))
 
 
 def _mark_gone(pks: list[int], *, now: dt.datetime, write: bool) -> None:

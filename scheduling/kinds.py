@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tenants import onboarding
 
 EC2, RDS_INSTANCE, RDS_CLUSTER, ASG = "ec2_instance", "rds_instance", "rds_cluster", "autoscaling_group"
@@ -90,12 +92,35 @@ def sizes_from_tag(value: str) -> dict[str, int] | None:
 # --- describe, page by page --------------------------------------------------------
 
 
-def describe_pages(kind: str, client: Any, *, page_size: int) -> Iterator[list[dict[str, Any]]]:
-    """AWS's descriptions of `kind`, page by page (one paginated describe)."""
-    if kind == EC2:
-        paginator = client.get_paginator("describe_instances")
-        for page in paginator.paginate(PaginationConfig={"PageSize": min(page_size, 1000)}):
-            yield [i for reservation in page.get("Reservations", []) for i in reservation.get("Instances", [])]
+@dataclass(frozen=True)
+class Scheduled:
+    """A filtered EC2 read: only the machines carrying the schedule tag
+    (`tag_key`, whatever its value), and the machines with these `ids`
+    (assigned a schedule in Parkway, whether or not they carry the tag)."""
+
+    tag_key: str
+    ids: tuple[str, ...] = ()
+
+
+# AWS: at most 1,000 InstanceIds a call, and no MaxResults beside them.
+IDS_PER_CALL = 1000
+# EC2 answers FilterLimitExceeded beyond 200 values in one filter.
+FILTER_VALUES_PER_CALL = 200
+NOT_FOUND = "InvalidInstanceID.NotFound"
+
+
+def describe_pages(
+    kind: str, client: Any, *, page_size: int, scheduled: Scheduled | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """AWS's descriptions of `kind`, page by page (one paginated describe).
+    With `scheduled` (EC2 only), only the machines a tick may act on: see
+    `_scheduled_instance_pages`."""
+    if scheduled is not None and kind != EC2:
+        raise ValueError("only EC2 reads are filtered")
+    if kind == EC2 and scheduled is not None:
+        yield from _scheduled_instance_pages(client, scheduled, page_size=page_size)
+    elif kind == EC2:
+        yield from _instance_pages(client, page_size=page_size)
     elif kind == RDS_INSTANCE:
         for page in client.get_paginator("describe_db_instances").paginate(PaginationConfig={"PageSize": 100}):
             yield page.get("DBInstances", [])
@@ -107,6 +132,50 @@ def describe_pages(kind: str, client: Any, *, page_size: int) -> Iterator[list[d
             yield page.get("AutoScalingGroups", [])
     else:
         raise ValueError(f"unknown kind {kind!r}")
+
+
+def _instance_pages(client: Any, *, page_size: int | None, **params: Any) -> Iterator[list[dict[str, Any]]]:
+    """EC2 instances page by page, flattened out of their reservations.
+    `page_size` None: no MaxResults (AWS refuses it beside InstanceIds)."""
+    config = {} if page_size is None else {"PaginationConfig": {"PageSize": min(page_size, 1000)}}
+    for page in client.get_paginator("describe_instances").paginate(**params, **config):
+        yield [i for reservation in page.get("Reservations", []) for i in reservation.get("Instances", [])]
+
+
+def _scheduled_instance_pages(client: Any, scheduled: Scheduled, *, page_size: int) -> Iterator[list[dict[str, Any]]]:
+    """The machines carrying the schedule tag (one paginated describe
+    filtered on the tag key), then those of `scheduled.ids` that answer did
+    not hold (by ID, at most IDS_PER_CALL a call): each machine once. The
+    untagged, unassigned rest of the account is not asked for at all."""
+    found: set[str] = set()
+    for items in _instance_pages(client, page_size=page_size, Filters=[{"Name": "tag-key", "Values": [scheduled.tag_key]}]):
+        found.update(i["InstanceId"] for i in items)
+        yield items
+    missing = [i for i in dict.fromkeys(scheduled.ids) if i not in found]
+    for start in range(0, len(missing), IDS_PER_CALL):
+        for items in _pages_by_id(client, missing[start:start + IDS_PER_CALL], page_size=page_size):
+            fresh = [i for i in items if i["InstanceId"] not in found]
+            found.update(i["InstanceId"] for i in fresh)
+            yield fresh
+
+
+def _pages_by_id(client: Any, ids: list[str], *, page_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Instances by ID. AWS fails the whole call when one ID no longer
+    exists (terminated more than about an hour ago): then the same IDs are
+    asked through the `instance-id` filter, which leaves missing IDs out.
+    The ID call comes first because it is the fast path AWS recommends and
+    the common case has no missing ID."""
+    try:
+        pages = list(_instance_pages(client, page_size=None, InstanceIds=ids))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != NOT_FOUND:
+            raise
+    else:
+        yield from pages
+        return
+    for start in range(0, len(ids), FILTER_VALUES_PER_CALL):
+        chunk = ids[start:start + FILTER_VALUES_PER_CALL]
+        yield from _instance_pages(client, page_size=page_size, Filters=[{"Name": "instance-id", "Values": chunk}])
 
 
 def seen(kind: str, item: dict[str, Any]) -> Seen:

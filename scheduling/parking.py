@@ -129,7 +129,12 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
         try:
             session = aws.session_for(account)
             schedules = schedules_for(account)
-            partial_read = _inventory_fresh(account, lease, now=now)
+            # Something left open (the lease row says so: no query otherwise)
+            # is settled from a complete read: a pending stop of a machine a
+            # filtered read leaves out (untagged, stopped by "Park now") would
+            # otherwise look "not seen in AWS".
+            unsettled = lease is not None and lease.unsettled
+            partial_read = not unsettled and _inventory_fresh(account, lease, now=now)
             resources = inventory_sync(
                 account=account, session=session, now=now, write=not dry_run,
                 heartbeat=None if lease is None else lambda: leases.lease_keep(lease), unread=result.unread,
@@ -141,8 +146,7 @@ def _park(account: CloudAccount, *, at: dt.datetime, lease: leases.Lease | None)
                 result.error = "; ".join(result.unread)[:2000]
             elif not partial_read:
                 result.inventoried_at = now
-            if lease is not None and lease.unsettled:
-                # Only when the previous holder left something open (leases: `unsettled`).
+            if unsettled:
                 recording.unsettled_reconcile(account_id=account.pk, resources=resources)
             decisions = _plan(account, resources, schedules, at, now=now)
             result.decisions = decisions
@@ -185,8 +189,9 @@ def _inventory_fresh(account: CloudAccount, lease: leases.Lease | None, *, now: 
     """Between complete inventories: the last run ended cleanly, read
     everything less than the tenant's interval ago, and nothing changed in
     Parkway since (a connection test, a schedule assigned… ask for a complete
-    one at once). Then a run describes only the kinds the account has
-    (inventory_sync's `known_kinds_only`); otherwise it reads everything."""
+    one at once). Then a run describes only the kinds the account has, and
+    of EC2 only the machines that follow a schedule (inventory_sync's
+    `known_kinds_only`); otherwise it reads everything."""
     return (
         lease is not None
         and not lease.changes

@@ -313,6 +313,15 @@ def _settle(
     return results
 
 
+def unsettled_exist(*, account_id: int, exclude_run_id: int | None = None) -> bool:
+    """Whether an earlier run of the account left a run "running" or an
+    action pending (one query): a run then reads the account completely
+    before reconciling (scheduling.parking)."""
+    return ParkingRun.objects.filter(account_id=account_id).filter(
+        Q(status=ParkingRun.Status.RUNNING) | Q(actions__outcome=ParkingAction.Outcome.PENDING)
+    ).exclude(pk=exclude_run_id).exists()
+
+
 def unsettled_reconcile(
     *, account_id: int, resources: Iterable[Resource], exclude_run_id: int | None = None
 ) -> list[ParkingRun]:
@@ -322,12 +331,12 @@ def unsettled_reconcile(
     become succeeded when AWS shows the intended state, failed otherwise.
 
     Only call while holding the account's lease: then no other run of the
-    account can be legitimately in progress. One query when there is
-    nothing to reconcile. Returns the runs it touched."""
+    account can be legitimately in progress. `resources` must hold every
+    machine of the account AWS still has (a complete read): one missing
+    would have its pending action settled as "not seen in AWS". One query
+    when there is nothing to reconcile. Returns the runs it touched."""
     # One query in the common case (nothing open): the details only when there is something.
-    if not ParkingRun.objects.filter(account_id=account_id).filter(
-        Q(status=ParkingRun.Status.RUNNING) | Q(actions__outcome=ParkingAction.Outcome.PENDING)
-    ).exclude(pk=exclude_run_id).exists():
+    if not unsettled_exist(account_id=account_id, exclude_run_id=exclude_run_id):
         return []
     abandoned = list(
         ParkingRun.objects.filter(account_id=account_id, status=ParkingRun.Status.RUNNING).exclude(pk=exclude_run_id)
