@@ -376,3 +376,41 @@ def test_a_failed_tick_is_kept_even_with_nothing_done(acme_fleet, standin):
     run = ParkingRun.objects.get()
     assert run.status == "failed" and run.error
     assert ParkingLease.objects.get(account=account).last_status == "failed"
+
+
+# --- Issue 16: reconciliation asked only when the lease says something is open ---
+
+
+def test_a_worker_that_dies_after_a_clean_run_still_has_its_leftovers_reconciled(acme_fleet, standin):
+    """A clean run leaves the lease settled; the next holder dies with a run
+    open and an action pending, never giving the lease back. The run after it
+    must reconcile: the claim sees a holder who never released."""
+    account, _ = acme_fleet
+    assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING).clean  # every machine stopped
+    assert ParkingLease.objects.get(account=account).unsettled is False
+    dead = leases.lease_claim(account_id=account.pk)
+    run = ParkingRun.objects.create(account=account, tick_at=TUESDAY_EVENING, started_at=timezone.now())
+    machine = Resource.objects.filter(account=account).first()
+    action = ParkingAction.objects.create(run=run, resource=machine, action="start", reason="test", outcome="pending")
+    expire(dead)  # the worker died: its lease runs out, unreleased
+    later = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert later.status == "succeeded"
+    run.refresh_from_db()
+    action.refresh_from_db()
+    assert run.status == "interrupted"
+    assert (action.outcome, action.error_code) == ("failed", recording.INTERRUPTED_CODE)  # AWS shows it stopped
+    assert ParkingLease.objects.get(account=account).unsettled is False
+
+
+def test_a_run_with_unconfirmed_actions_leaves_the_lease_unsettled(acme_fleet, standin, settings):
+    account, _ = acme_fleet
+    settings.PARKWAY_AWS_MAX_ATTEMPTS = 1  # no retry hides the lost answer
+    aws.clear_session_cache()
+    fault = standin.faults.lose_response("ec2:StopInstances", times=None, account_id=ACME_ACCOUNT)  # every attempt
+    result = parking.park_account(account_id=account.pk, at=TUESDAY_EVENING)
+    standin.faults.remove(fault)
+    assert result.unconfirmed
+    assert ParkingLease.objects.get(account=account).unsettled is True
+    assert ParkingAction.objects.filter(outcome="pending").exists()
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert not ParkingAction.objects.filter(outcome="pending").exists()  # confirmed from AWS's state
