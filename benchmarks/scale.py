@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
                 from scheduling import claims, tasks
 
                 t0 = time.perf_counter()
-                tasks._enqueue_parking(claims.Claim(token="fan-out", account_ids=pks[:n]), None)
+                tasks._enqueue_parking(claims.Claim(token="fan-out", account_ids=pks[:n]), None, set())
                 fanouts.append(f"{n} tasks enqueued in {time.perf_counter() - t0:.2f} s")
                 print(f"  fan-out: {fanouts[-1]}", flush=True)
                 broker.connection.flushdb()
