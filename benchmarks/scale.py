@@ -30,28 +30,29 @@ process (VmHWM, recycled workers included), the projection "accounts per
 average (the machine may be shared). After each configuration, the fan-out
 alone: the time to enqueue N parking tasks on the Redis broker.
 
-Measured on a shared 2-core machine, PostgreSQL 15, 8 workers, 2 regions × 50
-instances per account, 20 ms per AWS call (README "Measured" has the table):
-300 accounts: cold 6.0, busy 6.1 accounts/s (169 ms CPU per busy account, ~31
-queries), idle tick 0.3 s with no AWS call, peak worker RSS 453 MB; 1,000
-accounts: cold 5.5 accounts/s, see README for the rest. Load average 5-8.
+Measured on this 2-core machine, PostgreSQL 15, 8 workers, 2 regions × 50
+instances per account, 50 ms per AWS call, nothing else running (README
+"Measured" has the tables and the earlier rounds):
 
-What bounds a busy tick (`--profile`: one worker's tasks in this process
-under cProfile, scale_profile.py; README "Measured" has the detail): 72.5 ms
-of CPU per busy account in the task's own code after the cuts (115 before),
-of which ORM/SQL ~45%, botocore's XML parsing ~28%, the rest of botocore and
-HTTP ~9%; through the cluster 146 ms per busy account (300 accounts, 8
-workers, 6.4 accounts/s with one of the 2 cores taken by another job), the
-difference being mostly a new session and clients per task: a task finds its
-account's session in its worker only if that worker served it lately (182 ms
-per busy account in the profile when it does not: PARKWAY_PROFILE_FRESH_SESSIONS=1).
-Since client classes are built once per worker (tenants.aws): 300 accounts,
-busy warm 8.7 accounts/s at 114 ms of CPU per account, peak worker RSS 253 MB;
-1,000 accounts (before that cut): busy 5.3 accounts/s at 177 ms, 693 MB. Load 7-9:
-another job held one of the two cores. Redis: --redis takes three databases
-(N, N+1, N+2), so N ≤ 13. Busy ticks make 4 AWS calls
-per EC2-only account (describes of absent kinds are left to the complete
-inventories) and 28 queries.
+* 1,000 accounts: cold 4.1 accounts/s (289 ms CPU per account, 13 queries),
+  busy warm 6.8 accounts/s (204 ms, 11 queries, Describe Instances 2 + Start
+  2 per account), idle warm 3.8 s for all of them with no AWS call and no
+  task; peak worker RSS 364-381 MB.
+* 3,000 accounts: cold 3.5 accounts/s (317 ms, 13 queries), busy warm 5.6
+  accounts/s (212 ms, 11 queries), idle warm 12.1 s with no AWS call; peak
+  worker RSS 366 MB cold, 455 MB busy with the default Q_RECYCLE=500 (a worker
+  ran up to 500 tasks, against 250 at 1,000 accounts), and 455 MB again with
+  Q_RECYCLE=250: bounded by the session cache, but the busy peak is 19%
+  higher at 3,000 accounts for a reason not yet found. Fan-out: 3,000 tasks
+  enqueued in 1.8-2.8 s.
+
+What bounds a busy tick: CPU. 34 accounts/s on 2 cores leaves ~59 ms per
+account for everything; a busy task costs the workers ~205-212 ms, because
+a task mostly lands on a worker that does not hold its account's session and
+builds it with its clients (`--profile`: 204 ms per busy task without its
+session, 109 ms with it; of those 109, ORM/SQL 38%, botocore's XML parsing
+32%; README "Measured" has the split). Busy ticks make 4 AWS calls per EC2-only account
+(describes of absent kinds are left to the complete inventories).
 
 Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
 dropped at the end) and Redis (the database of --redis and the next two are

@@ -111,7 +111,7 @@ def run(n: int, instances: int, latency_ms: float) -> None:
     pks = make_fleet(n)
     use_accounts(pks, n)
     claimed: list[Any] = []
-    tasks._enqueue_parking = lambda claim, at: claimed.append((claim, at))  # type: ignore[assignment]
+    tasks._enqueue_parking = lambda claim, at, tallied: claimed.append((claim, at, tallied))  # type: ignore[assignment]
     counts: Counter[str] = Counter()
     where = ["tick"]
 
@@ -135,18 +135,18 @@ def run(n: int, instances: int, latency_ms: float) -> None:
             tasks.tick(at.isoformat())
             cpu += time.thread_time() - t0
             where[0] = "task"
-            for claim, when in claimed:
+            for claim, when, tallied in claimed:
                 for account_id in claim.account_ids:
                     if fresh:
                         forget_sessions()
                     t0 = time.thread_time()
                     if profile is not None:
                         profile.enable()
-                    tasks.park_account(account_id, when, claim.token)
+                    tasks.park_account(account_id, when, claim.token, account_id in tallied)
                     if profile is not None:
                         profile.disable()
                     cpu += time.thread_time() - t0
-        return cpu, sum(len(c.account_ids) for c, _ in claimed)
+        return cpu, sum(len(c.account_ids) for c, _, _ in claimed)
 
     cpu, done = tick(EVENING, None)
     print(f"tick 1 cold: {done} accounts, {cpu * 1000 / max(done, 1):.0f} ms CPU per account "
