@@ -62,6 +62,8 @@ class AccountResult:
     inventoried_at: dt.datetime | None = None
     # The tick's enqueue claim was given back with the lease (scheduling.tasks need not).
     queue_released: bool = False
+    # Actions were written ahead and never settled (the run stopped between): the next run reconciles.
+    unsettled: bool = False
 
     @property
     def clean(self) -> bool:
@@ -106,7 +108,7 @@ def park_account(
         outcome = (result.status, result.error)
         evaluated = leases.Evaluated(at=at if result.clean else None, inventoried_at=result.inventoried_at)
         # Nothing left open for the next run to reconcile: every action settled, the run closed.
-        settled = result.status in ("succeeded", "partial", "failed") and not result.unconfirmed
+        settled = result.status in ("succeeded", "partial", "failed") and not result.unconfirmed and not result.unsettled
         return result
     finally:
         leases.lease_release(lease, outcome=outcome, evaluated=evaluated, settled=settled)
@@ -244,6 +246,7 @@ def _execute_and_record(
     ]
 
     def count(done: list[recording.BatchResult]) -> None:
+        result.unsettled = False
         for batch, answered in zip(to_act, done, strict=True):
             result.succeeded += answered.succeeded
             result.failed += answered.failed
@@ -253,7 +256,9 @@ def _execute_and_record(
             )
 
     if to_act:
-        # All batches written ahead at once and settled at once (recording.act_and_record_batches).
+        # All batches written ahead at once and settled at once (recording.act_and_record_batches);
+        # whatever stops it before they are settled leaves the lease unsettled.
+        result.unsettled = True
         recording.act_and_record_batches(run=run_now(), lease=lease, batches=to_act, settled=count)
 
     # What changes only in the database: stored desired states and skips,

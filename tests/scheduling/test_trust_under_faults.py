@@ -414,3 +414,23 @@ def test_a_run_with_unconfirmed_actions_leaves_the_lease_unsettled(acme_fleet, s
     assert ParkingAction.objects.filter(outcome="pending").exists()
     parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
     assert not ParkingAction.objects.filter(outcome="pending").exists()  # confirmed from AWS's state
+
+
+def test_a_run_stopped_between_writing_ahead_and_settling_leaves_the_lease_unsettled(acme_fleet, standin, monkeypatch):
+    """Any failure after the pending actions are written and before they are
+    settled — even one parking reports as an ordinary AWS failure — must leave
+    the next run to reconcile them."""
+    from scheduling import executor
+
+    account, _ = acme_fleet
+
+    def refused(*args, **kwargs):
+        raise aws.AwsError("AWS refused for a moment.", code="Unavailable", permanent=False)
+
+    monkeypatch.setattr(executor, "execute", refused)
+    assert parking.park_account(account_id=account.pk, at=TUESDAY_EVENING).status == "failed"
+    assert ParkingAction.objects.filter(outcome="pending").exists()
+    assert ParkingLease.objects.get(account=account).unsettled is True
+    monkeypatch.undo()
+    parking.park_account(account_id=account.pk, at=TUESDAY_EVENING + dt.timedelta(minutes=5))
+    assert not ParkingAction.objects.filter(outcome="pending").exists()
