@@ -275,7 +275,7 @@ PARKWAY_SCHEDULE_TAG = env.str("PARKWAY_SCHEDULE_TAG", default="Schedule")
 PARKWAY_INVENTORY_MINUTES = env.int("PARKWAY_INVENTORY_MINUTES", default=60)
 # Assumed-role sessions (with their clients, ~3 MB each) a worker process keeps, least
 # recently used evicted first: a worker's memory is bounded whatever the number of accounts.
-PARKWAY_SESSION_CACHE_SIZE = env.int("PARKWAY_SESSION_CACHE_SIZE", default=100)
+PARKWAY_SESSION_CACHE_SIZE = env.int("PARKWAY_SESSION_CACHE_SIZE", default=1000)
 # Retention (manage.py prune_history, daily): parking runs and their actions are kept this many
 # days, audit events this many (longer: they answer "who changed what" in a dispute or an audit).
 PARKWAY_HISTORY_DAYS = env.int("PARKWAY_HISTORY_DAYS", default=90)

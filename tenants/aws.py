@@ -3,9 +3,11 @@
 * Our own identity comes from boto3's standard chain (the servers' instance role
   in production, `AWS_ACCESS_KEY_ID`… on a laptop); boto3's `AWS_ENDPOINT_URL`
   is honoured, so a local stand-in can replace AWS.
-* A role credential becomes a boto3 Session backed by botocore's refreshable
+* A role credential becomes an `AccountSession` holding botocore's refreshable
   assume-role credentials, cached per process per credential, so any number of
-  clients cost one AssumeRole until the session nears expiry. The AssumeRole
+  calls cost one AssumeRole until the session nears expiry. Clients are the
+  process's, one per service and region, shared by every account: each call
+  is signed with its own account's credentials (`client()`). The AssumeRole
   answer itself is kept, encrypted, in the shared cache
   (tenants.credential_cache): other processes and machines, and recycled
   workers, reuse it, so the fleet makes one AssumeRole per account per session.
@@ -27,7 +29,6 @@ import json
 import logging
 import secrets
 import threading
-import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,8 +36,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.client
 import botocore.loaders
 import botocore.parsers
 import botocore.session
@@ -46,6 +45,7 @@ from botocore.credentials import (
     AssumeRoleCredentialFetcher,
     CredentialProvider,
     CredentialResolver,
+    Credentials,
     DeferredRefreshableCredentials,
 )
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -234,43 +234,11 @@ _parser_factory = botocore.parsers.ResponseParserFactory()
 _parser_factory.set_parser_defaults(timestamp_parser=fast_timestamp)
 
 
-# A botocore client's class (a method per operation: EC2 has hundreds) is built
-# anew for every client, and was most of the cost of a client. A worker builds
-# clients for every account whose session it does not hold (most tasks of a
-# cluster: README "Measured"), so the classes of our sessions' clients are
-# built once per process and service. They hold no session state: the same
-# operations, and what botocore's built-in `creating-client-class` handlers
-# add, identical for every session; only boto3's S3 additions differ between
-# sessions, so S3 is left alone. Clients built by other sessions (our
-# parser factory is the mark of ours) are untouched.
-_client_classes: dict[tuple[str, str], type] = {}
-_create_client_class = botocore.client.ClientCreator._create_client_class
-
-
-def _shared_client_class(creator: Any, service_name: str, service_model: Any) -> type:
-    if creator._response_parser_factory is not _parser_factory or service_name == "s3":
-        return _create_client_class(creator, service_name, service_model)
-    key = (service_name, service_model.api_version)
-    cls = _client_classes.get(key)
-    if cls is None:
-        cls = _client_classes[key] = _create_client_class(creator, service_name, service_model)
-    return cls
-
-
-botocore.client.ClientCreator._create_client_class = _shared_client_class  # type: ignore[method-assign]
-
-
 def _botocore_session() -> botocore.session.Session:
     core = botocore.session.get_session()
     core.register_component("data_loader", _loader)
     core.register_component("response_parser_factory", _parser_factory)
     return core
-
-
-def _session_with(credentials: Any) -> boto3.Session:
-    core = _botocore_session()
-    core.register_component("credential_provider", CredentialResolver([_StaticProvider(credentials)]))
-    return boto3.Session(botocore_session=core, region_name=default_region())
 
 
 # Our own identity, and one STS client for every AssumeRole, per process: a
@@ -297,9 +265,39 @@ def _sts_client() -> Any:
         return _sts
 
 
-def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) -> boto3.Session:
-    source = _source_session()
-    source_credentials = source.get_credentials()
+@dataclass(frozen=True)
+class _RoleSession:
+    """What it takes to assume a cached session's role again."""
+
+    key: tuple
+    role_arn: str
+    external_id: str
+    session_name: str
+
+
+class AccountSession:
+    """One customer account's way in: its credentials (botocore's refreshable
+    assume-role credentials for a role, static keys otherwise) and, for a role,
+    what it takes to assume it again. It holds no client: every account's calls
+    go through the process's clients for their service and region (`client()`),
+    signed with the account's credentials, so a session weighs a few kilobytes
+    and a worker's memory does not grow with the accounts it serves."""
+
+    __slots__ = ("credentials", "role")
+
+    def __init__(self, credentials: Any, role: _RoleSession | None = None) -> None:
+        self.credentials = credentials
+        self.role = role
+
+    def get_credentials(self) -> Any:
+        return self.credentials
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return client(self, service, region)
+
+
+def _assume_role_session(role: _RoleSession) -> AccountSession:
+    source_credentials = _source_session().get_credentials()
     if source_credentials is None:
         raise AwsError(
             "Parkway has no AWS credentials of its own to assume customer roles with "
@@ -316,10 +314,10 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=create_sts_client,
         source_credentials=source_credentials,
-        role_arn=role_arn,
+        role_arn=role.role_arn,
         extra_args={
-            "ExternalId": external_id,
-            "RoleSessionName": session_name,
+            "ExternalId": role.external_id,
+            "RoleSessionName": role.session_name,
             "DurationSeconds": settings.PARKWAY_ASSUME_ROLE_SECONDS,
         },
         # Shared by every worker process and machine; botocore asks it before STS.
@@ -332,47 +330,54 @@ def _assume_role_session(*, role_arn: str, external_id: str, session_name: str) 
         try:
             return fetcher.fetch_credentials()
         except (ClientError, BotoCoreError) as exc:
-            raise translate_error(exc, role_arn=role_arn) from exc
+            raise translate_error(exc, role_arn=role.role_arn) from exc
 
     credentials = DeferredRefreshableCredentials(refresh_using=fetch_credentials, method="assume-role")
-    return _session_with(credentials)
+    return AccountSession(credentials, role)
 
 
 # Assumed-role sessions of this process, least recently used first, at most
-# PARKWAY_SESSION_CACHE_SIZE: a session with its clients weighs ~3 MB, so a worker
-# that served every account would grow with the number of customers. An evicted
-# session costs a rebuild (tens of ms of CPU), not an AssumeRole: its credentials
-# stay in the shared cache (tenants.credential_cache).
-_cache: OrderedDict[tuple, boto3.Session] = OrderedDict()
+# PARKWAY_SESSION_CACHE_SIZE. A session is a few kilobytes (its credentials and
+# their fetcher); an evicted one costs a read of the shared credential cache
+# (tenants.credential_cache) on its account's next call, not an AssumeRole.
+_cache: OrderedDict[tuple, AccountSession] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _cache_get(key: tuple) -> boto3.Session | None:
+def _cache_get(key: tuple) -> AccountSession | None:
     session = _cache.get(key)
     if session is not None:
         _cache.move_to_end(key)
     return session
 
 
-def _cache_put(key: tuple, session: boto3.Session) -> None:
+def _cache_put(key: tuple, session: AccountSession) -> None:
     _cache[key] = session
     _cache.move_to_end(key)
     while len(_cache) > max(1, settings.PARKWAY_SESSION_CACHE_SIZE):
-        _cache.popitem(last=False)  # its clients go with it (weakly keyed by the session)
+        _cache.popitem(last=False)
+
+
+def _forget_session(key: tuple) -> None:
+    with _cache_lock:
+        _cache.pop(key, None)
 
 
 def clear_session_cache() -> None:
-    """Forget this process's sessions and our own identity (tests change the
-    environment; a new worker process starts like this). The shared cache of
-    assumed-role credentials is not this process's to forget."""
-    global _source, _sts
+    """Forget this process's sessions, clients and our own identity (tests
+    change the environment; a new worker process starts like this). The shared
+    cache of assumed-role credentials is not this process's to forget."""
+    global _source, _sts, _shared_session
     with _cache_lock:
         _cache.clear()
+    with _shared_lock:
+        _shared_clients.clear()
+        _shared_session = None
     with _source_lock:
         _source = _sts = None
 
 
-def _legacy_keys(credential: CloudCredential) -> dict[str, str]:
+def _legacy_keys(credential: CloudCredential) -> Credentials:
     account = credential.account
     if legacy_keys_paused():
         # The one gate of the sunset: parking, inventory, verification, "Test
@@ -388,32 +393,15 @@ def _legacy_keys(credential: CloudCredential) -> dict[str, str]:
     )
     if not credential.secret_access_key:
         raise AwsError("This credential was retired and its secret destroyed.", code="CredentialRetired", permanent=True)
-    return {"aws_access_key_id": credential.access_key_id, "aws_secret_access_key": credential.secret_access_key}
+    return Credentials(credential.access_key_id, credential.secret_access_key, method="parkway-legacy-keys")
 
 
-class FreshClients:
-    """Clients for one short check with credentials obtained just now.
-
-    Verification must prove the role works now, not reuse credentials from an
-    hour ago; it needs no refresh and no session of its own (building one costs
-    ~30 ms), so its clients are made from our own session with static keys.
-    """
-
-    def __init__(self, keys: dict[str, str]) -> None:
-        self._keys = keys
-
-    def client(self, service: str, region: str | None = None) -> Any:
-        with _source_lock:
-            made = _source_session().create_client(
-                service, region_name=region or default_region(), config=client_config(), **self._keys
-            )
-        return _counted(made)
-
-
-def fresh_clients(credential: CloudCredential) -> FreshClients:
-    """Clients for `credential` with credentials obtained now (one AssumeRole for a role)."""
+def fresh_clients(credential: CloudCredential) -> AccountSession:
+    """A session for one short check with credentials obtained now (one
+    AssumeRole for a role): verification must prove the role works now, not
+    reuse credentials from an hour ago. Its clients are `session.client(…)`."""
     if credential.kind == credential.Kind.LEGACY_USER:
-        return FreshClients(_legacy_keys(credential))
+        return AccountSession(_legacy_keys(credential))
     tenant = credential.account.tenant
     try:
         response = _sts_client().assume_role(
@@ -425,12 +413,8 @@ def fresh_clients(credential: CloudCredential) -> FreshClients:
     except (ClientError, BotoCoreError) as exc:
         raise translate_error(exc, role_arn=credential.role_arn) from exc
     keys = response["Credentials"]
-    return FreshClients(
-        {
-            "aws_access_key_id": keys["AccessKeyId"],
-            "aws_secret_access_key": keys["SecretAccessKey"],
-            "aws_session_token": keys["SessionToken"],
-        }
+    return AccountSession(
+        Credentials(keys["AccessKeyId"], keys["SecretAccessKey"], keys["SessionToken"], method="parkway-fresh-role")
     )
 
 
@@ -457,26 +441,167 @@ def role_accepts_any_external_id(credential: CloudCredential) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class _RoleSession:
-    """What it takes to assume a cached session's role again."""
-
-    key: tuple
-    role_arn: str
-    external_id: str
-    session_name: str
-
-
-# Sessions built on an assumed role, for the denial check in `client()`.
-_role_sessions: weakref.WeakKeyDictionary[boto3.Session, _RoleSession] = weakref.WeakKeyDictionary()
-
-
-def _forget_session(key: tuple) -> None:
+def session_for_credential(credential: CloudCredential) -> AccountSession:
+    """The session that acts inside the credential's account; for a role,
+    cached per process so any number of calls cost one AssumeRole an hour."""
+    if credential.kind == credential.Kind.LEGACY_USER:
+        return AccountSession(_legacy_keys(credential))
+    tenant = credential.account.tenant
+    key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
+    role = _RoleSession(
+        key=key, role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
+    )
+    if credential.pk is None:
+        return _assume_role_session(role)
     with _cache_lock:
-        _cache.pop(key, None)
+        session = _cache_get(key)
+        if session is None:
+            session = _assume_role_session(role)
+            _cache_put(key, session)
+        return session
 
 
-def _recheck_role_on_denial(role: _RoleSession, http_response: Any = None, parsed: Any = None, **kwargs: Any) -> None:
+def session_for(account: CloudAccount) -> AccountSession:
+    """The session of the account's active credential."""
+    credential = account.active_credential()
+    if credential is None:
+        raise AwsError("This account has no active credential.", code="NoCredential", permanent=True)
+    return session_for_credential(credential)
+
+
+# --- One client per service and region, shared by every account ---------------
+#
+# A botocore client per account and region cost ~3 MB and tens of ms of CPU to
+# build (its class, service model, endpoint rules, connection pool), so a
+# worker's memory and a tick's CPU grew with the accounts served. The process
+# keeps one client per (service, region) instead, whose credentials are those
+# of the account the current call acts for (`_acting`, set around each call by
+# `AccountClient`): the same connections, parsed models and endpoint rules serve
+# every account, and each request is still signed with its own account's keys.
+# A ContextVar is per thread, so threads (migrate_to_roles --concurrency) share
+# the clients safely (botocore's clients are thread-safe).
+
+_acting: ContextVar[AccountSession | None] = ContextVar("parkway_aws_acting", default=None)
+
+
+class _ActingCredentials(Credentials):
+    """The credentials of the account the current call acts for, handed to the
+    shared clients' request signer (which asks for frozen credentials at every
+    signature: botocore's refreshable credentials work the same way)."""
+
+    def __init__(self) -> None:
+        super().__init__("", "", method="parkway-acting-account")
+
+    def _current(self) -> Any:
+        session = _acting.get()
+        if session is None:  # only AccountClient calls these clients
+            raise RuntimeError("A shared AWS client was called outside an account's call.")
+        return session.credentials
+
+    def get_frozen_credentials(self) -> Any:
+        return self._current().get_frozen_credentials()
+
+    def get_deferred_property(self, property_name: str) -> Any:
+        return lambda: None  # no account-ID endpoints: an endpoint is the same for every account
+
+
+_ACTING_CREDENTIALS = _ActingCredentials()
+_shared_clients: dict[tuple[str, str], Any] = {}
+_shared_lock = threading.Lock()
+_shared_session: botocore.session.Session | None = None
+
+
+def _shared_client(service: str, region: str) -> Any:
+    global _shared_session
+    key = (service, region)
+    made = _shared_clients.get(key)
+    if made is not None:
+        return made
+    with _shared_lock:  # botocore sessions are not thread-safe when creating clients
+        made = _shared_clients.get(key)
+        if made is None:
+            if _shared_session is None:
+                _shared_session = _botocore_session()
+                _shared_session.register_component(
+                    "credential_provider", CredentialResolver([_StaticProvider(_ACTING_CREDENTIALS)])
+                )
+            # Pool as many connections as calls may run at once on one client.
+            made = _counted(
+                _shared_session.create_client(service, region_name=region, config=client_config(max_pool_connections=50))
+            )
+            made.meta.events.register("after-call", _recheck_role_on_denial)
+            _shared_clients[key] = made
+    return made
+
+
+class AccountClient:
+    """A service's client acting inside one account: the shared client, with
+    the account's credentials for the length of each call (operations, and
+    each page a paginator fetches). Everything else is the shared client's."""
+
+    __slots__ = ("_client", "_session")
+
+    def __init__(self, shared: Any, session: AccountSession) -> None:
+        self._client = shared
+        self._session = session
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda operation: _AccountPaginator(attribute(operation), self._session)
+        if name == "get_waiter":
+            return lambda waiter: _AccountWaiter(attribute(waiter), self._session)
+        if name in self._client.meta.method_to_api_mapping:
+            return functools.partial(_acting_call, self._session, attribute)
+        return attribute
+
+
+def _acting_call(session: AccountSession, call: Any, *args: Any, **kwargs: Any) -> Any:
+    token = _acting.set(session)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        _acting.reset(token)
+
+
+class _AccountPaginator:
+    __slots__ = ("_paginator", "_session")
+
+    def __init__(self, paginator: Any, session: AccountSession) -> None:
+        self._paginator = paginator
+        self._session = session
+
+    def paginate(self, **kwargs: Any) -> Iterator[Any]:
+        pages = iter(self._paginator.paginate(**kwargs))
+        while True:
+            token = _acting.set(self._session)
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            finally:
+                _acting.reset(token)
+            yield page
+
+
+class _AccountWaiter:
+    __slots__ = ("_waiter", "_session")
+
+    def __init__(self, waiter: Any, session: AccountSession) -> None:
+        self._waiter = waiter
+        self._session = session
+
+    def wait(self, **kwargs: Any) -> None:
+        _acting_call(self._session, self._waiter.wait, **kwargs)
+
+
+def client(session: AccountSession, service: str, region: str | None = None) -> AccountClient:
+    """The client for (service, region) acting inside the session's account:
+    the process's shared client, signing with the session's (refreshed) credentials."""
+    return AccountClient(_shared_client(service, region or default_region()), session)
+
+
+def _recheck_role_on_denial(http_response: Any = None, parsed: Any = None, **kwargs: Any) -> None:
     """A call refused under an assumed role: a permission is missing, or the role
     is gone. AWS keeps issued session credentials valid until they expire and
     answers a deleted role's sessions with the same refusal as a missing
@@ -486,6 +611,10 @@ def _recheck_role_on_denial(role: _RoleSession, http_response: Any = None, parse
     if http_response is None or http_response.status_code < 400 or not isinstance(parsed, dict):
         return
     if parsed.get("Error", {}).get("Code") not in DENIED_CODES:
+        return
+    session = _acting.get()
+    role = session.role if session is not None else None
+    if role is None:  # keys, not a role: nothing to re-assume
         return
     try:
         _sts_client().assume_role(
@@ -499,70 +628,6 @@ def _recheck_role_on_denial(role: _RoleSession, http_response: Any = None, parse
     except BotoCoreError:
         pass  # STS unreachable: the original refusal is all we know
 
-
-def session_for_credential(credential: CloudCredential) -> boto3.Session:
-    """A boto3 Session that acts inside the credential's account; for a role,
-    cached per process so any number of clients cost one AssumeRole an hour."""
-    account = credential.account
-    if credential.kind == credential.Kind.LEGACY_USER:
-        return boto3.Session(
-            botocore_session=_botocore_session(),
-            region_name=default_region(),
-            **_legacy_keys(credential),
-        )
-
-    tenant = account.tenant
-    key = (credential.pk, credential.role_arn, tenant.external_id, tenant.role_session_name)
-    role = _RoleSession(
-        key=key, role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
-    )
-    if credential.pk is not None:
-        with _cache_lock:
-            session = _cache_get(key)
-            if session is None:
-                session = _assume_role_session(
-                    role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
-                )
-                _cache_put(key, session)
-                _role_sessions[session] = role
-            return session
-    session = _assume_role_session(
-        role_arn=credential.role_arn, external_id=tenant.external_id, session_name=tenant.role_session_name
-    )
-    with _cache_lock:
-        _role_sessions[session] = role
-    return session
-
-
-def session_for(account: CloudAccount) -> boto3.Session:
-    """The session of the account's active credential."""
-    credential = account.active_credential()
-    if credential is None:
-        raise AwsError("This account has no active credential.", code="NoCredential", permanent=True)
-    return session_for_credential(credential)
-
-
-# boto3 Sessions are not thread-safe when creating clients (clients are); cached
-# sessions are shared by threads (migrate_to_roles --concurrency), so creation is serialised.
-_client_lock = threading.Lock()
-
-
-_session_clients: weakref.WeakKeyDictionary[boto3.Session, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
-
-
-def client(session: boto3.Session, service: str, region: str | None = None) -> Any:
-    """The session's client for (service, region), built once: clients are
-    thread-safe and keep signing with the session's refreshed credentials."""
-    key = (service, region or default_region())
-    with _client_lock:
-        clients = _session_clients.setdefault(session, {})
-        made = clients.get(key)
-        if made is None:
-            made = clients[key] = _counted(session.client(service, region_name=key[1], config=client_config()))
-            role = _role_sessions.get(session)
-            if role is not None:
-                made.meta.events.register("after-call", functools.partial(_recheck_role_on_denial, role))
-    return made
 
 
 def translate_error(exc: Exception, *, role_arn: str = "", external_id_hint: bool = True) -> AwsError:

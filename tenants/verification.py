@@ -170,7 +170,7 @@ def _allowed(call: Any, **params: Any) -> bool:
     return True
 
 
-def kind_access_probe(clients: aws.FreshClients, *, region: str, account_id: str, partition: str) -> dict[str, dict]:
+def kind_access_probe(clients: aws.AccountSession, *, region: str, account_id: str, partition: str) -> dict[str, dict]:
     """What the role may do with RDS and Auto Scaling: one call per action of
     KIND_ACTIONS (tenants.onboarding), none of which changes anything."""
     rds = clients.client("rds", region)

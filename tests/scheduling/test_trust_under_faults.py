@@ -134,8 +134,13 @@ def test_the_next_tick_closes_an_abandoned_run_and_records_what_aws_did(acme_fle
 
 def on_aws_call(account, operation: str, handler) -> None:
     """Observe or answer `operation` at the AWS edge: a botocore event on the
-    account's (cached) session, seen by every client parking builds from it."""
-    aws.session_for(account).events.register(f"before-call.ec2.{operation}", handler, unique_id=f"test-{operation}")
+    EC2 clients parking uses in the account's regions (the process's shared
+    clients: the stand-in fixture drops them after the test)."""
+    session = aws.session_for(account)
+    for region in account.regions:
+        aws.client(session, "ec2", region).meta.events.register(
+            f"before-call.ec2.{operation}", handler, unique_id=f"test-{operation}"
+        )
 
 
 class _ErrorResponse:

@@ -1,7 +1,6 @@
 """AWS access and credential_verify, through the stand-in (which checks trust
 policies and External IDs the way AWS does)."""
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -42,18 +41,40 @@ def test_the_cached_session_acts_in_the_customer_account_with_our_session_name(r
     assert len(acme.role_session_name) <= 64
 
 
-def test_a_rebuilt_session_reuses_the_client_classes_and_still_acts_as_its_account(role_account, acme):
-    first = aws.client(aws.session_for(role_account), "sts")
-    aws.clear_session_cache()  # as a worker that did not serve the account lately
-    second = aws.client(aws.session_for(role_account), "sts")
-    assert second is not first and type(second) is type(first)  # the class is built once per process
-    assert second.get_caller_identity()["Account"] == ACME_ACCOUNT
-    # S3 (boto3 adds its own methods per session) and other sessions' clients keep botocore's own classes.
-    s3 = aws.client(aws.session_for(role_account), "s3")
-    aws.clear_session_cache()
-    assert type(aws.client(aws.session_for(role_account), "s3")) is not type(s3)
-    plain = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="us-east-1")
-    assert type(plain.client("sts")) is not type(first)
+def test_every_account_shares_one_client_per_region_and_each_call_acts_in_its_own_account(role_account, acme, globex):
+    """Memory and CPU that do not grow with customers: one botocore client per
+    (service, region) per process, each call signed with its own account's
+    credentials, on any thread, through operations and paginators alike."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import GLOBEX_ACCOUNT
+
+    demo.seed_role(GLOBEX_ACCOUNT, role_name="ParkwayAccess", trusted_account_id=OUR_ACCOUNT, external_id=globex.external_id)
+    other = services.account_connect_role(tenant=globex, account_id=GLOBEX_ACCOUNT, regions=["us-east-1"], actor="cli")
+    demo.seed_instances(GLOBEX_ACCOUNT, "us-east-1", count=2)
+    ours, theirs = aws.session_for(role_account), aws.session_for(other)
+    first, second = aws.client(ours, "sts"), aws.client(theirs, "sts")
+    assert first._client is second._client
+    assert first.get_caller_identity()["Account"] == ACME_ACCOUNT
+    assert second.get_caller_identity()["Account"] == GLOBEX_ACCOUNT
+
+    def identity(session):
+        return aws.client(session, "sts").get_caller_identity()["Account"]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(identity, [ours, theirs] * 10))
+    assert answers == [ACME_ACCOUNT, GLOBEX_ACCOUNT] * 10
+
+    def instances(session):
+        pages = aws.client(session, "ec2", "us-east-1").get_paginator("describe_instances").paginate(
+            PaginationConfig={"PageSize": 5}
+        )
+        return sum(len(r["Instances"]) for page in pages for r in page["Reservations"])
+
+    assert (instances(ours), instances(theirs)) == (0, 2)
+    assert list(aws._shared_clients) == [("sts", "us-east-1"), ("ec2", "us-east-1")]
+    with pytest.raises(RuntimeError, match="outside an account"):
+        first._client.get_caller_identity()  # the shared client alone acts for nobody
 
 
 def test_assume_role_asks_for_an_hour_with_the_external_id(role_account, acme, monkeypatch):

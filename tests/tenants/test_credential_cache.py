@@ -92,8 +92,9 @@ def test_once_the_entry_is_gone_the_next_process_assumes_the_role_again(role_acc
 
 def test_a_worker_keeps_at_most_parkway_session_cache_size_sessions(acme, globex, standin, shared_cache, settings):
     """Memory bounded whatever the number of accounts: the least recently used
-    session (and its clients) is dropped; using it again rebuilds it from the
-    shared cache, with no AssumeRole."""
+    session is dropped; using it again rebuilds it from the shared cache, with
+    no AssumeRole. The clients are the process's, one per service and region,
+    whatever the number of accounts."""
     import gc
 
     from tests.conftest import GLOBEX_ACCOUNT
@@ -108,9 +109,9 @@ def test_a_worker_keeps_at_most_parkway_session_cache_size_sessions(acme, globex
     describe(first)
     describe(second)  # evicts the first account's session
     gc.collect()
-    assert len(aws._cache) == 1 and len(aws._session_clients) == 1
+    assert len(aws._cache) == 1 and list(aws._shared_clients) == [("ec2", "us-east-1")]
     describe(first)
     gc.collect()
-    assert len(aws._cache) == 1 and len(aws._session_clients) == 1
+    assert len(aws._cache) == 1 and list(aws._shared_clients) == [("ec2", "us-east-1")]
     assert standin.calls()["sts:AssumeRole"] == 2  # one per account, none for the rebuilt session
     assert standin.calls()["ec2:DescribeInstances"] == 3

@@ -70,7 +70,7 @@ def test_every_client_parses_with_it(standin):
         parsed.append(value)
         return original(value)
 
-    clients = [aws._sts_client(), aws.client(aws._session_with(None), "ec2", "us-east-1")]
+    clients = [aws._sts_client(), aws._shared_client("ec2", "us-east-1")]
     for client in clients:
         assert client._endpoint._response_parser_factory is aws._parser_factory
     aws._parser_factory.set_parser_defaults(timestamp_parser=spy)
