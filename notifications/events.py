@@ -18,6 +18,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from notifications import credentials, snoozes, warnings
@@ -97,6 +98,17 @@ def _what_happened(result: AccountResult) -> tuple[int, int, int, list[dict]]:
     return stopped, started, failed, failures
 
 
+# Read with the account by parking (`account.tenant_has_channels`): a tenant
+# with no enabled channel has nowhere to send a summary, and reading its
+# channels would be a query per busy task for nothing.
+TENANT_HAS_CHANNELS = "tenant_has_channels"
+
+
+def tenant_has_channels() -> Exists:
+    """An annotation for a CloudAccount query: has its tenant an enabled channel?"""
+    return Exists(Channel.objects.filter(tenant=OuterRef("tenant"), enabled=True))
+
+
 def account_reported(*, tick: str | None, result: AccountResult, tallied: bool = True) -> None:
     """One account's task is done: add to its tenant's tally, send when it is
     the last. Without a tick, or not `tallied` (the tenant's only account in
@@ -106,7 +118,7 @@ def account_reported(*, tick: str | None, result: AccountResult, tallied: bool =
     stopped, started, failed, failures = _what_happened(result)
     tenant = result.account.tenant
     if tick is None or not tallied:
-        if stopped or started or failed:
+        if (stopped or started or failed) and getattr(result.account, TENANT_HAS_CHANNELS, True):
             _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
         return
     with transaction.atomic():
@@ -115,7 +127,7 @@ def account_reported(*, tick: str | None, result: AccountResult, tallied: bool =
         if tally is None or tally.sent_at is not None:
             # The tenant's only account in the tick (no tally), or late (the
             # tally went out without this account): its part goes on its own.
-            if stopped or started or failed:
+            if (stopped or started or failed) and getattr(result.account, TENANT_HAS_CHANNELS, True):
                 _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
             return
         tally.tenant = tenant  # already loaded: _tally_send reads its name

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications import credentials as credential_notices
+from notifications import events as notification_events
 from portal.logs import log_context, log_context_add
 from scheduling import due, executor, leases, planner, recording, resolver
 from scheduling.inventory import inventory_sync
@@ -100,8 +101,14 @@ def park_account(
     settled = False
     result = None
     try:
-        # The account, its tenant, its credential and the lease row just claimed: one query.
-        account = CloudAccount.objects.with_active_credential().select_related("tenant", "parking_lease").get(pk=account_id)
+        # The account, its tenant, its credential, the lease row just claimed and
+        # whether its summary has anywhere to go: one query.
+        account = (
+            CloudAccount.objects.with_active_credential()
+            .select_related("tenant", "parking_lease")
+            .annotate(**{notification_events.TENANT_HAS_CHANNELS: notification_events.tenant_has_channels()})
+            .get(pk=account_id)
+        )
         lease.read(account.parking_lease)
         with log_context(tenant=account.tenant.slug, account=account.account_id):
             result = _park(account, at=at, lease=lease)

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_q.models import OrmQ
 
+from notifications.models import Channel, Delivery
 from scheduling import actions, due, parking, services, tasks
 from tenants import aws, demo
 from scheduling.due import DueInputs, DueState, due_reason
@@ -423,11 +424,24 @@ def test_queries_per_task_of_a_busy_and_a_quiet_account(acme, standin):
     # Nothing to do (only by hand or for a due reason such as an old inventory:
     # a tick enqueues no task for an account with nothing due, scheduling.due).
     quiet = _task_queries(account, nine + dt.timedelta(minutes=5))
-    # Busy: the 11 of a busy run above (lease and claim started in one UPDATE,
-    # given back in one), and the tenant's summary (its channels), sent by the
-    # task itself as the tenant's only account in the tick: no tally.
-    # Quiet: no run, no batch, nothing to tell.
-    assert (len(busy), len(quiet)) == (12, 6), "\n".join(busy + ["--- quiet:"] + quiet)
+    # Busy: the lease and claim started in one UPDATE, the account (with its
+    # tenant, credential, lease and whether the tenant has channels), the
+    # schedules, the rows (with their snooze flags), the upsert of the rows
+    # AWS changed (all 40: stopping -> stopped), the run, its actions written
+    # ahead, settled, the states, the run closed, the lease and claim given
+    # back in one. No summary query: Acme has no channel to send it to.
+    # Quiet: no run, no batch, nothing to tell (the upsert: pending -> running).
+    assert (len(busy), len(quiet)) == (11, 6), "\n".join(busy + ["--- quiet:"] + quiet)
+    # The steady state: at six every machine stops, and AWS says what the rows
+    # already say (running), so nothing is upserted: 10 queries.
+    evening = _task_queries(account, dt.datetime(2026, 11, 25, 18, 0, tzinfo=UTC))
+    assert Resource.objects.filter(account=account, state="stopping").count() == 40
+    assert len(evening) == 10, "\n".join(evening)
+    # A tenant with a channel hears of it: one query for the channels, one for the deliveries.
+    Channel.objects.create(tenant=acme, kind="email", name="ops", target="ops@acme.test", events=["parking_summary"])
+    morning = _task_queries(account, dt.datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    assert Delivery.objects.filter(channel__tenant=acme).count() == 1
+    assert len(morning) == len(evening) + 1 + 2, "\n".join(morning)
 
 
 def _describes(calls) -> dict[str, int]:
