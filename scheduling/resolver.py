@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -309,7 +310,14 @@ def books_for(tenant_ids: Iterable[int]) -> dict[int, ScheduleBook]:
     """Each tenant's ScheduleBook: one query (schedules joined with their periods) for all of them."""
     tenant_ids = set(tenant_ids)
     rows = usable_schedules(tenant_ids)
-    return {tenant_id: ScheduleBook.from_rows(rows, tenant_id=tenant_id) for tenant_id in tenant_ids}
+    # Grouped first: each book from its tenant's rows and the templates, not
+    # from every row (a tick's thousands of tenants made that quadratic).
+    templates = [s for s in rows if s.tenant_id is None]
+    own: dict[int, list[Schedule]] = defaultdict(list)
+    for schedule in rows:
+        if schedule.tenant_id is not None:
+            own[schedule.tenant_id].append(schedule)
+    return {tenant_id: ScheduleBook.from_rows(templates + own[tenant_id], tenant_id=tenant_id) for tenant_id in tenant_ids}
 
 
 def resources_explain(
