@@ -260,9 +260,13 @@ def run_tick(at: dt.datetime, pks: list[int], cluster: Cluster, broker: Any, fak
     n = len(pks)
     # The largest process of the cluster is a worker (the others hold no sessions);
     # recycled workers' peaks count too.
-    peak_mb = max(cluster.peak_rss.values(), default=0) / 1024
+    peaks = sorted(cluster.peak_rss.values()) or [0]
+    peak_mb = peaks[-1] / 1024
+    # The median worker beside the largest: the tick itself runs in one worker.
+    median_mb = peaks[len(peaks) // 2] / 1024
     return {
         "peak_mb": peak_mb,
+        "median_mb": median_mb,
         "load": os.getloadavg()[0],
         "wall": wall,
         "rate": n / wall,
@@ -347,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
                         # What one 5-minute tick could park on this machine, at this tick's pace.
                         projection = "—" if label.startswith("3") else f"{r['rate'] * TICK_SECONDS:,.0f}"
                         rows.append([n, workers, label, f"{r['wall']:.1f}", f"{r['rate']:.1f}", f"{r['cpu_ms']:.0f}",
-                                     calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}", f"{r['peak_mb']:.0f}",
+                                     calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}", f"{r['peak_mb']:.0f} ({r['median_mb']:.0f})",
                                      projection, f"{r['load']:.1f}"])
                         print("  ".join(map(str, rows[-1])), flush=True)
                 finally:
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  !! {left['stopped']} machines still stopped after the morning tick")
         print()
         print(table(rows, ["accounts", "workers", "tick", "wall s", "accounts/s", "CPU ms/account",
-                           "AWS calls/account", "queries/account", "connections/account", "peak RSS/worker MB",
+                           "AWS calls/account", "queries/account", "connections/account", "peak RSS/worker MB (median)",
                            "accounts per 5-min tick", "load avg"]))
         print("fan-out: " + "; ".join(fanouts))
     finally:

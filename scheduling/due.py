@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.db.models.functions import Now
 
 from portal.zones import format_when
@@ -188,6 +188,30 @@ def accounts_mark_changed(*, account_ids: Iterable[int] | None = None, tenant_id
         if None not in tenants:
             rows = rows.filter(account__tenant_id__in=tenants)
     return rows.update(changes=F("changes") + 1)
+
+
+# Accounts a tick looks at per round of `accounts_due`: the tick's memory is
+# that of one round, whatever the number of accounts (7 queries a round).
+TICK_CHUNK = 500
+
+
+def accounts_due_and_idle(*, accounts: QuerySet[CloudAccount], at: dt.datetime, now: dt.datetime) -> tuple[dict[int, str], list[int]]:
+    """The tick's question over `accounts` (a query, tenants selected): which
+    are due (pk → reason, `accounts_due`) and which are not (their pks). Read
+    TICK_CHUNK accounts at a time in primary-key order, so a worker running the
+    tick holds one round's accounts, schedules and inputs at a time (3,000
+    accounts at once peaked a worker ~100 MB above the others)."""
+    due: dict[int, str] = {}
+    idle: list[int] = []
+    last = 0
+    while True:
+        chunk = list(accounts.filter(pk__gt=last).order_by("pk")[:TICK_CHUNK])
+        found = accounts_due(accounts=chunk, at=at, now=now)
+        due.update(found)
+        idle += [a.pk for a in chunk if a.pk not in found]
+        if len(chunk) < TICK_CHUNK:
+            return due, idle
+        last = chunk[-1].pk
 
 
 def accounts_looked_at(*, account_ids: list[int]) -> int:

@@ -32,10 +32,8 @@ def tick(at: str | None = None) -> int:
     # Warnings, ended snoozes, legacy deadlines: from the database, before the
     # parking tasks are enqueued (a warning precedes the stop it announces).
     notification_events.tick_notices(at=instant)
-    accounts = list(parking.active_accounts().distinct())
-    due_now = due.accounts_due(accounts=accounts, at=instant, now=now)
-    account_ids = [a.pk for a in accounts if a.pk in due_now]
-    idle = [a.pk for a in accounts if a.pk not in due_now]
+    due_now, idle = due.accounts_due_and_idle(accounts=parking.active_accounts().distinct(), at=instant, now=now)
+    account_ids = list(due_now)
     due.accounts_looked_at(account_ids=idle)
     claim = claims.accounts_claim(account_ids=account_ids)
     pending = len(account_ids) - len(claim.account_ids)

@@ -371,6 +371,30 @@ def test_an_idle_tick_costs_the_same_queries_for_one_account_or_many(acme, globe
     assert alone - _notice_queries(TUESDAY_EVENING + dt.timedelta(minutes=10)) == 9
 
 
+def test_the_tick_sorts_accounts_in_rounds_with_the_same_answer(acme, globex, standin, monkeypatch):
+    """The tick holds one round of accounts at a time (its worker's memory does
+    not grow with the number of accounts); rounds change no answer."""
+    from tenants.models import Tenant
+
+    office_hours(acme)
+    first, _ = connect(acme, ACME_ACCOUNT, per_region=1, regions=["us-east-1"])
+    assert parking.park_account(account_id=first.pk, at=TUESDAY_EVENING).clean
+    office_hours(globex)
+    second, _ = connect(globex, GLOBEX_ACCOUNT, per_region=1, regions=["us-east-1"])  # never evaluated: due
+    initech = Tenant.objects.create(name="Initech", slug="initech", contact_emails="it@initech.test")
+    office_hours(initech)
+    third, _ = connect(initech, "333333333333", per_region=1, regions=["us-east-1"])
+    assert parking.park_account(account_id=third.pk, at=TUESDAY_EVENING).clean
+    due.accounts_mark_changed(account_ids=[third.pk])  # changed in Parkway: due
+    at, now = TUESDAY_EVENING + dt.timedelta(minutes=5), ParkingLease.objects.get(account=first).inventoried_at
+    accounts = parking.active_accounts()
+    whole = due.accounts_due(accounts=list(accounts), at=at, now=now)
+    assert set(whole) == {second.pk, third.pk}
+    for size in (1, 2, 3):
+        monkeypatch.setattr(due, "TICK_CHUNK", size)
+        assert due.accounts_due_and_idle(accounts=accounts, at=at, now=now) == (whole, [first.pk])
+
+
 def _notice_queries(at: dt.datetime) -> int:
     """What the tick's notices cost on their own at `at` (nothing to tell here)."""
     from notifications import events as notification_events
