@@ -269,3 +269,25 @@ def test_assume_role_refusing_parkways_own_keys_is_not_blamed_on_the_customer(ro
     assert not result.ok and not result.permanent
     assert "Parkway's own credentials" in result.message and "not yours" in result.message
     assert "Connect the account with an IAM role" not in result.message  # the wording for customers' keys
+
+
+def test_machines_are_parsed_into_what_parkway_reads_and_read_the_same(role_account):
+    """Customers' clients parse DescribeInstances into the members the tick
+    reads (tenants.aws.EC2_INSTANCE_MEMBERS): what scheduling.kinds makes of a
+    machine is the same as from botocore's whole answer."""
+    from scheduling import kinds
+
+    demo.seed_instances(ACME_ACCOUNT, "us-east-1", 3, tags={"Schedule": "office", "Name": "web"})
+    whole = demo.account_client("ec2", ACME_ACCOUNT).describe_instances()
+    ours = aws.client(aws.session_for(role_account), "ec2", "us-east-1").describe_instances()
+    full = sorted((i for r in whole["Reservations"] for i in r["Instances"]), key=lambda i: i["InstanceId"])
+    trimmed = sorted((i for r in ours["Reservations"] for i in r["Instances"]), key=lambda i: i["InstanceId"])
+    assert len(full) == len(trimmed) == 3
+    assert all(set(i) == set(aws.EC2_INSTANCE_MEMBERS) for i in trimmed)
+    assert "BlockDeviceMappings" in full[0] and set(ours["Reservations"][0]) == {"Instances"}
+    assert [kinds.seen(kinds.EC2, i) for i in trimmed] == [kinds.seen(kinds.EC2, i) for i in full]
+    # The model botocore loaded (and caches) is not modified: only the copy is trimmed.
+    import botocore.loaders
+
+    untouched = botocore.loaders.Loader.load_service_model(aws._customer_loader, "ec2", "service-2")
+    assert "BlockDeviceMappings" in untouched["shapes"]["Instance"]["members"]
