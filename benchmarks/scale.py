@@ -230,6 +230,26 @@ class Cluster:
         self._out.close()
 
 
+def services_cpu_seconds() -> dict[str, float]:
+    """CPU used so far by PostgreSQL's and Redis's processes (this machine's),
+    and by this process (the fake AWS's threads, and the wait for the tick)."""
+    total = {"postgres": 0.0, "redis": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        kind = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
+        if kind:
+            # utime stime cutime cstime: exited backends are counted in their parent
+            total[kind] += sum(int(f) for f in stat.rsplit(")", 1)[1].split()[11:15]) / CLK_TCK
+    total["fake"] = time.process_time()
+    return total
+
+
 def wait_for_tick(pks: list[int], since: dt.datetime, timeout: float, cluster: Cluster) -> None:
     from scheduling.models import ParkingLease
 
@@ -247,13 +267,14 @@ def run_tick(at: dt.datetime, pks: list[int], cluster: Cluster, broker: Any, fak
     from django_q.tasks import async_task
 
     since = _db_now()  # the database's clock, which the leases use
-    fake_before, cpu_before = fake.calls(), cluster.cpu_seconds()
+    fake_before, cpu_before, services_before = fake.calls(), cluster.cpu_seconds(), services_cpu_seconds()
     counts.flushdb()
     t0 = time.perf_counter()
     async_task("scheduling.tasks.tick", at.isoformat(), broker=broker)
     wait_for_tick(pks, since, timeout, cluster)
     wall = time.perf_counter() - t0
     time.sleep(0.3)  # the last results are saved and counted
+    services = {k: v - services_before[k] for k, v in services_cpu_seconds().items()}
     cluster.sample_rss()
     calls = fake.calls()
     calls.subtract(fake_before)
@@ -271,6 +292,7 @@ def run_tick(at: dt.datetime, pks: list[int], cluster: Cluster, broker: Any, fak
         "wall": wall,
         "rate": n / wall,
         "cpu_ms": (cluster.cpu_seconds() - cpu_before) * 1000 / n,
+        "services_ms": {k: v * 1000 / n for k, v in services.items()},
         "calls": {op: calls.get(op, 0) / n for op in OPERATIONS} | {
             op: c / n for op, c in calls.items() if op not in OPERATIONS and c
         },
@@ -351,6 +373,7 @@ def main(argv: list[str] | None = None) -> None:
                         # What one 5-minute tick could park on this machine, at this tick's pace.
                         projection = "—" if label.startswith("3") else f"{r['rate'] * TICK_SECONDS:,.0f}"
                         rows.append([n, workers, label, f"{r['wall']:.1f}", f"{r['rate']:.1f}", f"{r['cpu_ms']:.0f}",
+                                     "/".join(f"{r['services_ms'][k]:.0f}" for k in ("postgres", "redis", "fake")),
                                      calls, f"{r['queries']:.1f}", f"{r['connections']:.2f}", f"{r['peak_mb']:.0f} ({r['median_mb']:.0f})",
                                      projection, f"{r['load']:.1f}"])
                         print("  ".join(map(str, rows[-1])), flush=True)
@@ -369,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  !! {left['stopped']} machines still stopped after the morning tick")
         print()
         print(table(rows, ["accounts", "workers", "tick", "wall s", "accounts/s", "CPU ms/account",
-                           "AWS calls/account", "queries/account", "connections/account", "peak RSS/worker MB (median)",
+                           "PostgreSQL/Redis/fake AWS CPU ms/account", "AWS calls/account", "queries/account", "connections/account", "peak RSS/worker MB (median)",
                            "accounts per 5-min tick", "load avg"]))
         print("fan-out: " + "; ".join(fanouts))
     finally:
