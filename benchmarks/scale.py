@@ -21,38 +21,37 @@ Three ticks, each enqueued as the django-q2 schedule does (`scheduling.tasks.tic
 
 Per tick: wall time from enqueueing the tick to the last account's lease given
 back (or, idle, its last tick time moved on), accounts per second, CPU time of
-the cluster's processes per account (PostgreSQL's, Redis's and the fake's own
-are not in it), AWS calls per account by operation ("D." = Describe), database
-queries and new database connections per account (counted in the worker
-processes, `scale_settings.py`), the peak resident memory of the largest worker
-process (VmHWM, recycled workers included), the projection "accounts per
+the cluster's processes per account, and beside it that of PostgreSQL, Redis
+and this process (the fake AWS's threads) — the machine's whole CPU is what
+bounds a tick —, AWS calls per account by operation ("D." = Describe),
+database queries and new database connections per account (counted in the
+worker processes, `scale_settings.py`), the peak resident memory of the
+largest worker process and of the median one (VmHWM, recycled workers
+included; the tick itself runs in one worker), the projection "accounts per
 5-minute tick on this machine" (accounts per second × 300) and the load
-average (the machine may be shared). After each configuration, the fan-out
-alone: the time to enqueue N parking tasks on the Redis broker.
+average. After each configuration, the fan-out alone: the time to enqueue N
+parking tasks on the Redis broker.
 
-Measured on this 2-core machine, PostgreSQL 15, 8 workers, 2 regions × 50
-instances per account, 50 ms per AWS call, nothing else running (README
-"Measured" has the tables and the earlier rounds):
+Measured on this 2-core machine, PostgreSQL 15, 2 regions × 50 instances per
+account, 50 ms per AWS call, nothing else running (README "Measured" has the
+table; docs/scale.md the earlier rounds):
 
-* 1,000 accounts: cold 4.1 accounts/s (289 ms CPU per account, 13 queries),
-  busy warm 6.8 accounts/s (204 ms, 11 queries, Describe Instances 2 + Start
-  2 per account), idle warm 3.8 s for all of them with no AWS call and no
-  task; peak worker RSS 364-381 MB.
-* 3,000 accounts: cold 3.5 accounts/s (317 ms, 13 queries), busy warm 5.6
-  accounts/s (212 ms, 11 queries), idle warm 12.1 s with no AWS call; peak
-  worker RSS 366 MB cold, 455 MB busy with the default Q_RECYCLE=500 (a worker
-  ran up to 500 tasks, against 250 at 1,000 accounts), and 455 MB again with
-  Q_RECYCLE=250: bounded by the session cache, but the busy peak is 19%
-  higher at 3,000 accounts for a reason not yet found. Fan-out: 3,000 tasks
-  enqueued in 1.8-2.8 s.
+* 1,000 accounts, 16 workers: busy warm **34.5 accounts/s** (10,353 per
+  5-minute tick; CPU per account: cluster 38 ms, PostgreSQL 10, Redis 1, fake
+  AWS 6; 10 queries; Describe Instances 2 + Start 2), cold 17.0/s (12 queries,
+  one AssumeRole), idle 0.7 s for all with no AWS call and no task.
+* 3,000 accounts, 16 workers: busy 28.6/s (41 / 12 / 1 / 11 ms), cold 16.2/s,
+  idle 3.0 s.
+* Peak worker RSS 159 MB at 1,000 and 161 MB at 3,000 (median 143-144): flat.
+  With 8 workers: 21.7 and 19.5 busy accounts/s, 154 and 159 MB; with 24
+  workers at 1,000: 32.6/s (the cores are saturated: 16 is the setting).
+* Fan-out: 3,000 tasks enqueued in 0.6 s.
 
-What bounds a busy tick: CPU. 34 accounts/s on 2 cores leaves ~59 ms per
-account for everything; a busy task costs the workers ~205-212 ms, because
-a task mostly lands on a worker that does not hold its account's session and
-builds it with its clients (`--profile`: 204 ms per busy task without its
-session, 109 ms with it; of those 109, ORM/SQL 38%, botocore's XML parsing
-32%; README "Measured" has the split). Busy ticks make 4 AWS calls per EC2-only account
-(describes of absent kinds are left to the complete inventories).
+What bounds a busy tick: the machine's CPU. 55 ms per busy account in all
+(cluster, PostgreSQL, Redis, the fake) against 2,000 ms a second on 2 cores is
+~36 accounts/s at most. `--profile` splits a busy task's ~38 ms: ORM and SQL
+46%, botocore's XML parsing 19% (DescribeInstances is parsed into the five
+members Parkway reads), the rest of botocore and HTTP 11%.
 
 Needs PostgreSQL (the clusters share the throw-away database `test_<name>_bench_<pid>`,
 dropped at the end) and Redis (the database of --redis and the next two are
