@@ -57,6 +57,15 @@ def check_aws(app_configs: Any = None, **kwargs: Any) -> list:
         problems.append(Error("PARKWAY_ROLE_NAME is not a valid IAM role name.", id="tenants.E006"))
     if settings.PARKWAY_AWS_RETRY_MODE not in RETRY_MODES:
         problems.append(Error(f"PARKWAY_AWS_RETRY_MODE must be one of {', '.join(RETRY_MODES)}.", id="tenants.E007"))
+    elif settings.PARKWAY_AWS_RETRY_MODE == "adaptive":
+        problems.append(
+            Warning(
+                "PARKWAY_AWS_RETRY_MODE is adaptive: its client-side rate belongs to a client, and a worker's "
+                "clients are shared by every account of a region (tenants.aws), so one account's throttling "
+                "would slow every account of that region in that worker. Use standard.",
+                id="tenants.W004",
+            )
+        )
     seconds = settings.PARKWAY_ASSUME_ROLE_SECONDS
     if not 900 <= seconds <= 43200:
         problems.append(Error("PARKWAY_ASSUME_ROLE_SECONDS must be between 900 and 43200.", id="tenants.E008"))

@@ -84,6 +84,13 @@ def test_short_sessions_warn_because_botocore_would_re_assume_constantly(setting
     assert "tenants.W002" in [m.id for m in checks.check_aws()]
 
 
+def test_adaptive_retries_warn_because_clients_are_shared_by_accounts(settings):
+    settings.PARKWAY_AWS_RETRY_MODE = "adaptive"
+    assert "tenants.W004" in [m.id for m in checks.check_aws()]
+    settings.PARKWAY_AWS_RETRY_MODE = "standard"
+    assert "tenants.W004" not in [m.id for m in checks.check_aws()]
+
+
 @pytest.mark.django_db
 def test_no_missing_migrations():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
