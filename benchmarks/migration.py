@@ -36,14 +36,14 @@ OUR_ACCOUNT = "123456789012"  # the stand-in's default account plays Parkway's o
 FIRST_ACCOUNT = 700_000_000_000
 ROLE_NAME = "ParkwayAccess"
 # What verifying one role costs at least: AssumeRole with the External ID, the
-# caller's identity (the account must match), and the three permission probes.
-MINIMUM_CALLS = {
-    "sts:AssumeRole": 1,
-    "sts:GetCallerIdentity": 1,
-    "ec2:DescribeInstances": 1,
-    "ec2:StopInstances": 1,
-    "ec2:StartInstances": 1,
-}
+# caller's identity (the account must match), and one probe per action the
+# role may need for each kind (tenants.onboarding.KIND_ACTIONS: EC2, RDS, Auto
+# Scaling), so the connection page can say what Parkway may do.
+def _minimum_calls() -> dict[str, int]:
+    from tenants.onboarding import KIND_ACTIONS
+
+    probes = {action: 1 for levels in KIND_ACTIONS.values() for actions in levels.values() for action in actions}
+    return {"sts:AssumeRole": 1, "sts:GetCallerIdentity": 1} | probes
 
 
 def serve_standin(conn: Any) -> None:
@@ -242,10 +242,11 @@ def main() -> None:
                 bare, bare_ok = bare_boto3_loop(concurrency)
                 rows.append((concurrency, elapsed, in_switch, outcomes, bare, bare_ok, sum(calls.values())))
 
+            minimum = _minimum_calls()
             print(f"\nAWS calls per account (migration at concurrency {args.concurrency[0]}), against the minimum")
-            for action in sorted(set(calls_per_account) | set(MINIMUM_CALLS)):
-                print(f"  {action:<24} {calls_per_account[action] / n:6.2f}   minimum {MINIMUM_CALLS.get(action, 0)}")
-            print(f"  {'total':<24} {sum(calls_per_account.values()) / n:6.2f}   minimum {sum(MINIMUM_CALLS.values())}")
+            for action in sorted(set(calls_per_account) | set(minimum)):
+                print(f"  {action:<24} {calls_per_account[action] / n:6.2f}   minimum {minimum.get(action, 0)}")
+            print(f"  {'total':<24} {sum(calls_per_account.values()) / n:6.2f}   minimum {sum(minimum.values())}")
 
             print(f"\nWall time for {n:,} accounts (switch = database transaction per account, in the main thread)")
             print(f"  {'threads':>7}  {'parkway':>9}  {'acct/s':>7}  {'switch':>9}  {'bare boto3':>10}  {'acct/s':>7}  {'ratio':>6}  outcomes")
