@@ -328,9 +328,6 @@ class AccountSession:
     def get_credentials(self) -> Any:
         return self.credentials
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        return client(self, service, region)
-
 
 def _assume_role_session(role: _RoleSession) -> AccountSession:
     source_credentials = _source_session().get_credentials()
@@ -435,7 +432,7 @@ def _legacy_keys(credential: CloudCredential) -> Credentials:
 def fresh_clients(credential: CloudCredential) -> AccountSession:
     """A session for one short check with credentials obtained now (one
     AssumeRole for a role): verification must prove the role works now, not
-    reuse credentials from an hour ago. Its clients are `session.client(…)`."""
+    reuse credentials from an hour ago. Its clients are `client(session, …)`."""
     if credential.kind == credential.Kind.LEGACY_USER:
         return AccountSession(_legacy_keys(credential))
     tenant = credential.account.tenant
@@ -586,8 +583,6 @@ class AccountClient:
         attribute = getattr(self._client, name)
         if name == "get_paginator":
             return lambda operation: _AccountPaginator(attribute(operation), self._session)
-        if name == "get_waiter":
-            return lambda waiter: _AccountWaiter(attribute(waiter), self._session)
         if name in self._client.meta.method_to_api_mapping:
             return functools.partial(_acting_call, self._session, attribute)
         return attribute
@@ -619,17 +614,6 @@ class _AccountPaginator:
             finally:
                 _acting.reset(token)
             yield page
-
-
-class _AccountWaiter:
-    __slots__ = ("_waiter", "_session")
-
-    def __init__(self, waiter: Any, session: AccountSession) -> None:
-        self._waiter = waiter
-        self._session = session
-
-    def wait(self, **kwargs: Any) -> None:
-        _acting_call(self._session, self._waiter.wait, **kwargs)
 
 
 def client(session: AccountSession, service: str, region: str | None = None) -> AccountClient:

@@ -70,7 +70,7 @@ def _probe(credential: CloudCredential) -> VerifyResult:
     checks: list[tuple[str, bool]] = []
     try:
         clients = aws.fresh_clients(credential)
-        sts = clients.client("sts")
+        sts = aws.client(clients, "sts")
         identity = sts.get_caller_identity()
         checks.append(("sts:AssumeRole" if credential.kind == credential.Kind.ROLE else "credentials", True))
         if credential.kind == credential.Kind.ROLE and account.claimed_at is None:
@@ -105,7 +105,7 @@ def _probe(credential: CloudCredential) -> VerifyResult:
                 checks=checks,
             )
         region = (account.regions or [aws.default_region()])[0]
-        ec2 = clients.client("ec2", region)
+        ec2 = aws.client(clients, "ec2", region)
         ec2.describe_instances(MaxResults=5)
         checks.append(("ec2:DescribeInstances", True))
         for operation, action in PERMISSION_PROBES:
@@ -173,8 +173,8 @@ def _allowed(call: Any, **params: Any) -> bool:
 def kind_access_probe(clients: aws.AccountSession, *, region: str, account_id: str, partition: str) -> dict[str, dict]:
     """What the role may do with RDS and Auto Scaling: one call per action of
     KIND_ACTIONS (tenants.onboarding), none of which changes anything."""
-    rds = clients.client("rds", region)
-    groups = clients.client("autoscaling", region)
+    rds = aws.client(clients, "rds", region)
+    groups = aws.client(clients, "autoscaling", region)
     probe_arn = f"arn:{partition}:rds:{region}:{account_id}:db:{PROBE_NAME}"
     tag = {"ResourceId": PROBE_NAME, "ResourceType": "auto-scaling-group", "Key": SIZES_TAG, "Value": "0/0/0",
            "PropagateAtLaunch": False}
