@@ -117,8 +117,10 @@ def account_reported(*, tick: str | None, result: AccountResult, tallied: bool =
         return
     stopped, started, failed, failures = _what_happened(result)
     tenant = result.account.tenant
+    # Its part on its own, when there is something to tell and somewhere to tell it.
+    alone = bool(stopped or started or failed) and getattr(result.account, TENANT_HAS_CHANNELS, True)
     if tick is None or not tallied:
-        if (stopped or started or failed) and getattr(result.account, TENANT_HAS_CHANNELS, True):
+        if alone:
             _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
         return
     with transaction.atomic():
@@ -127,7 +129,7 @@ def account_reported(*, tick: str | None, result: AccountResult, tallied: bool =
         if tally is None or tally.sent_at is not None:
             # The tenant's only account in the tick (no tally), or late (the
             # tally went out without this account): its part goes on its own.
-            if (stopped or started or failed) and getattr(result.account, TENANT_HAS_CHANNELS, True):
+            if alone:
                 _summary_send(tenant=tenant, stopped=stopped, started=started, failed=failed, failures=failures)
             return
         tally.tenant = tenant  # already loaded: _tally_send reads its name
