@@ -69,6 +69,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,15 +183,7 @@ class Cluster:
             time.sleep(0.1)
 
     def pids(self) -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getpgid(int(entry.name)) == self.process.pid:
-                        found.append(int(entry.name))
-                except ProcessLookupError:
-                    continue
-        return found
+        return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _group(int(e.name)) == self.process.pid]
 
     def sample_rss(self) -> None:
         """Peak resident memory (VmHWM) of each worker process seen so far."""
@@ -208,18 +201,7 @@ class Cluster:
     def cpu_seconds(self) -> float:
         """CPU of every process of the cluster, with that of exited (recycled) workers,
         which their parent has reaped (cutime/cstime)."""
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) != self.process.pid:
-                    continue
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (ProcessLookupError, FileNotFoundError):
-                continue
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        return total / CLK_TCK
+        return sum(cpu for pid, _, cpu in processes_cpu() if _group(pid) == self.process.pid)
 
     def stop(self) -> None:
         try:
@@ -230,10 +212,9 @@ class Cluster:
         self._out.close()
 
 
-def services_cpu_seconds() -> dict[str, float]:
-    """CPU used so far by PostgreSQL's and Redis's processes (this machine's),
-    and by this process (the fake AWS's threads, and the wait for the tick)."""
-    total = {"postgres": 0.0, "redis": 0.0}
+def processes_cpu() -> Iterator[tuple[int, str, float]]:
+    """(pid, name, CPU seconds) of every process of this machine: utime, stime,
+    and cutime/cstime, so children that exited are counted in their parent."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -241,11 +222,25 @@ def services_cpu_seconds() -> dict[str, float]:
             stat = (entry / "stat").read_text()
         except (ProcessLookupError, FileNotFoundError, PermissionError):
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        kind = "postgres" if name.startswith("postgres") else "redis" if name.startswith("redis") else None
-        if kind:
-            # utime stime cutime cstime: exited backends are counted in their parent
-            total[kind] += sum(int(f) for f in stat.rsplit(")", 1)[1].split()[11:15]) / CLK_TCK
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        yield int(entry.name), name, sum(int(f) for f in fields[11:15]) / CLK_TCK
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def services_cpu_seconds() -> dict[str, float]:
+    """CPU used so far by PostgreSQL's and Redis's processes (this machine's),
+    and by this process (the fake AWS's threads, and the wait for the tick)."""
+    total = {"postgres": 0.0, "redis": 0.0}
+    for _, name, cpu in processes_cpu():
+        for kind in total:
+            if name.startswith(kind):
+                total[kind] += cpu
     total["fake"] = time.process_time()
     return total
 
